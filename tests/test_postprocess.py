@@ -1,0 +1,79 @@
+import numpy as np
+import pytest
+
+from ftpipe.postprocess import postprocess, postprocess_naive
+
+CTX = "alpha beta gamma delta"
+# token offsets of a window: [CLS] q [SEP] alpha beta gamma delta [SEP]
+OFFS = [[-1, -1], [-1, -1], [-1, -1], [0, 5], [6, 10], [11, 16], [17, 22], [-1, -1]]
+EX = [{"id": "e", "context": CTX}]
+
+
+def logits(start_hot, end_hot, n=8, cls=0.0):
+    s, e = np.full(n, -5.0), np.full(n, -5.0)
+    s[0] = e[0] = cls
+    for i, v in start_hot.items():
+        s[i] = v
+    for i, v in end_hot.items():
+        e[i] = v
+    return s, e
+
+
+def test_best_span_and_nbest_ranked():
+    s, e = logits({4: 3.0, 5: 1.0}, {5: 3.0, 6: 1.0})
+    preds, nbest = postprocess(EX, ["e"], [OFFS], [s], [e], n_best_size=3)
+    assert preds == {"e": "beta gamma"}
+    assert [d["text"] for d in nbest["e"]] == ["beta gamma", "beta gamma delta", "gamma"]
+    assert sum(d["probability"] for d in nbest["e"]) == pytest.approx(1.0)
+
+
+def test_spans_outside_context_reversed_or_too_long_are_skipped():
+    # best raw start is the question token 1; best end precedes the best start
+    s, e = logits({1: 9.0, 6: 2.0, 3: 1.0}, {4: 5.0, 6: 1.0})
+    preds, _ = postprocess(EX, ["e"], [OFFS], [s], [e], max_answer_length=2)
+    # allowed: (3,4)=6, (6,6)=3; (3,6) is too long for max_answer_length=2
+    assert preds["e"] == "alpha beta"
+
+
+def test_windows_are_merged_per_example():
+    s1, e1 = logits({3: 1.0}, {3: 1.0})
+    s2, e2 = logits({6: 4.0}, {6: 4.0})
+    preds, _ = postprocess(EX, ["e", "e"], [OFFS, OFFS], [s1, s2], [e1, e2])
+    assert preds["e"] == "delta"
+
+
+def test_windows_of_different_lengths():
+    s, e = logits({3: 2.0}, {4: 2.0})
+    short = OFFS[:5]
+    preds, _ = postprocess(EX, ["e"], [short], [s[:5]], [e[:5]])
+    assert preds["e"] == "alpha beta"
+
+
+def test_v2_null_answer_threshold():
+    s, e = logits({4: 1.0}, {4: 1.0}, cls=2.0)  # null 4 vs span 2
+    preds, nbest = postprocess(EX, ["e"], [OFFS], [s], [e], version_2=True)
+    assert preds["e"] == "" and nbest["e"][0]["text"] == ""
+    preds, _ = postprocess(EX, ["e"], [OFFS], [s], [e], version_2=True, null_score_diff_threshold=3.0)
+    assert preds["e"] == "beta"
+    # v1 never answers empty
+    preds, _ = postprocess(EX, ["e"], [OFFS], [s], [e], version_2=False)
+    assert preds["e"] == "beta"
+
+
+def test_vectorised_agrees_with_naive_loop_on_random_logits():
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(120)]
+    ctx = " ".join(words)
+    pos = np.cumsum([0] + [len(w) + 1 for w in words[:-1]])
+    offs = [[-1, -1]] * 3 + [[int(p), int(p) + len(w)] for p, w in zip(pos, words)] + [[-1, -1]]
+    examples, ids, offsets, starts, ends = [], [], [], [], []
+    for k in range(50):
+        examples.append({"id": str(k), "context": ctx})
+        for _ in range(2):
+            ids.append(str(k))
+            offsets.append(offs)
+            starts.append(rng.normal(size=len(offs)) * 3)
+            ends.append(rng.normal(size=len(offs)) * 3)
+    fast, _ = postprocess(examples, ids, offsets, starts, ends, n_best_size=len(offs), max_answer_length=30)
+    slow = postprocess_naive(examples, ids, offsets, starts, ends, max_answer_length=30)
+    assert fast == slow

@@ -1,0 +1,148 @@
+import json
+
+import pytest
+
+from conftest import CONTEXT, record, squad_json, write_json
+from ftpipe.squad import DataError, load_examples, split_examples
+
+
+def one_para(*qas, context=CONTEXT, title="Nile"):
+    return squad_json([{"title": title, "paragraphs": [{"context": context, "qas": list(qas)}]}])
+
+
+def test_loads_squad_v1_into_canonical_records(squad_file):
+    rows, report = load_examples(str(squad_file))
+    assert [r["id"] for r in rows] == ["q1", "q2"]
+    r = rows[0]
+    assert r["title"] == "Nile" and r["context"] == CONTEXT
+    assert r["answers"] == {"text": ["the Mediterranean Sea"], "answer_start": [CONTEXT.index("the Mediterranean Sea")]}
+    assert report.as_dict()["kept"] == 2
+
+
+def test_jsonl_in_both_answer_layouts(tmp_path):
+    a = {"id": "x", "context": CONTEXT, "question": "Where?",
+         "answers": {"text": ["Alexandria"], "answer_start": [CONTEXT.index("Alexandria")]}}
+    b = {"id": "y", "context": CONTEXT, "question": "Where?",
+         "answers": [{"text": "Africa", "answer_start": CONTEXT.index("Africa")}]}
+    p = tmp_path / "d.jsonl"
+    p.write_text(json.dumps(a) + "\n\n" + json.dumps(b) + "\n")
+    rows, _ = load_examples(str(p))
+    assert [r["answers"]["text"] for r in rows] == [["Alexandria"], ["Africa"]]
+
+
+def test_bom_is_accepted(tmp_path, squad_file):
+    p = tmp_path / "bom.json"
+    p.write_bytes(b"\xef\xbb\xbf" + squad_file.read_bytes())
+    assert len(load_examples(str(p))[0]) == 2
+
+
+def test_max_examples_takes_the_first_questions(squad_file):
+    rows, _ = load_examples(str(squad_file), max_examples=1)
+    assert [r["id"] for r in rows] == ["q1"]
+
+
+@pytest.mark.parametrize("content, match", [
+    (b'{"data": [', "not valid JSON"),
+    (b'[1, 2]', "top level"),
+    (b'\xff\xfe{}', "not UTF-8"),
+])
+def test_broken_files(tmp_path, content, match):
+    p = tmp_path / "bad.json"
+    p.write_bytes(content)
+    with pytest.raises(DataError, match=match) as e:
+        load_examples(str(p))
+    assert str(p) in str(e.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(DataError, match="file not found"):
+        load_examples(str(tmp_path / "none.json"))
+
+
+@pytest.mark.parametrize("qa, field, match", [
+    ({"question": "Q?", "answers": []}, "id", "missing"),
+    ({"id": "q", "answers": [{"text": "Nile", "answer_start": 4}]}, "question", "missing"),
+    ({"id": "q", "question": "   ", "answers": [{"text": "Nile", "answer_start": 4}]}, "question", "empty"),
+    ({"id": "q", "question": 3, "answers": [{"text": "Nile", "answer_start": 4}]}, "question", "expected a string"),
+    ({"id": "q", "question": "Q?"}, "answers", "missing"),
+    ({"id": "q", "question": "Q?", "answers": [{"text": "Nile", "answer_start": "4"}]},
+     "answers[0].answer_start", "expected an integer"),
+    ({"id": "q", "question": "Q?", "answers": [{"text": "", "answer_start": 4}]}, "answers[0].text", "non-empty"),
+    ({"id": "q", "question": "Q?", "answers": [{"text": "Nile", "answer_start": -1}]},
+     "answers[0].answer_start", "not at answer_start -1"),
+    ({"id": "q", "question": "Q?", "answers": [{"text": "Amazon", "answer_start": 0}]},
+     "answers[0].answer_start", "not in the context"),
+    ({"id": "q", "question": "Q?", "answers": []}, "answers", "version_2_with_negative"),
+    ({"id": "q", "question": "Q?", "is_impossible": True, "answers": [{"text": "Nile", "answer_start": 4}]},
+     "is_impossible", "answers are given"),
+])
+def test_bad_records_name_file_record_and_field(tmp_path, qa, field, match):
+    p = write_json(tmp_path / "d.json", one_para(qa))
+    with pytest.raises(DataError, match=match) as e:
+        load_examples(str(p))
+    msg = str(e.value)
+    assert str(p) in msg and f"field '{field}'" in msg and "record" in msg
+
+
+def test_empty_context(tmp_path):
+    p = write_json(tmp_path / "d.json", one_para(record(context=CONTEXT), context=" "))
+    with pytest.raises(DataError, match="field 'context': empty"):
+        load_examples(str(p))
+
+
+def test_duplicate_ids(tmp_path):
+    p = write_json(tmp_path / "d.json", one_para(record("same"), record("same")))
+    with pytest.raises(DataError, match="duplicate id 'same'"):
+        load_examples(str(p))
+
+
+def test_misplaced_answer_policies(tmp_path):
+    good = record("ok")
+    moved = record("moved", answer="Alexandria", start=3)  # occurs once, elsewhere
+    p = write_json(tmp_path / "d.json", one_para(good, moved))
+    with pytest.raises(DataError, match="record moved.*occurs 1 time"):
+        load_examples(str(p), misplaced="error")
+    rows, report = load_examples(str(p), misplaced="skip")
+    assert [r["id"] for r in rows] == ["ok"]
+    assert report.as_dict()["skipped_by_reason"] == {"misplaced_answer": 1}
+    assert report.as_dict()["read"] == 2
+    rows, report = load_examples(str(p), misplaced="repair")
+    assert rows[1]["answers"]["answer_start"] == [CONTEXT.index("Alexandria")]
+    assert report.repaired == 1
+
+
+def test_repair_refuses_ambiguous_match(tmp_path):
+    ctx = "Paris is in France. Paris is large."
+    p = write_json(tmp_path / "d.json", one_para(record("amb", answer="Paris", context=ctx, start=5), context=ctx))
+    with pytest.raises(DataError, match="no unique match"):
+        load_examples(str(p), misplaced="repair")
+
+
+def test_squad_v2_unanswerable(tmp_path):
+    imp = {"id": "imp", "question": "Who?", "answers": [], "is_impossible": True}
+    p = write_json(tmp_path / "d.json", one_para(record("ok"), imp))
+    rows, _ = load_examples(str(p), version_2=True)
+    assert rows[1]["answers"] == {"text": [], "answer_start": []}
+    bad = {"id": "bad", "question": "Who?", "answers": [], "is_impossible": False}
+    p = write_json(tmp_path / "e.json", one_para(bad))
+    with pytest.raises(DataError, match="is_impossible is false but no answer"):
+        load_examples(str(p), version_2=True)
+
+
+def _rows(n, titles=5):
+    return [{"id": str(i), "title": f"t{i % titles}"} for i in range(n)]
+
+
+def test_split_is_seeded_and_disjoint():
+    rows = _rows(100)
+    tr, ev = split_examples(rows, 0.2, seed=1)
+    assert len(ev) == 20 and len(tr) == 80
+    assert {r["id"] for r in tr}.isdisjoint({r["id"] for r in ev})
+    assert split_examples(rows, 0.2, seed=1) == (tr, ev)
+    assert split_examples(rows, 0.2, seed=2)[1] != ev
+
+
+def test_split_by_article_keeps_contexts_apart():
+    tr, ev = split_examples(_rows(100), 0.2, seed=0, by="article")
+    assert {r["title"] for r in tr}.isdisjoint({r["title"] for r in ev})
+    assert len({r["title"] for r in ev}) == 1

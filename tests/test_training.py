@@ -1,0 +1,134 @@
+import numpy as np
+import pytest
+import torch
+
+from ftpipe.config import ModelConfig, PredictConfig, TrainConfig, build
+from ftpipe.models import load_model
+from ftpipe.qa import evaluator, train_collator
+from ftpipe.training import LengthGroupedBatchSampler, PadCollator, fit
+from ftpipe.windows import to_columns, tokenize_eval, tokenize_train
+
+
+def test_length_grouped_batches_cover_every_index_once_and_are_seeded():
+    lengths = np.random.default_rng(0).integers(20, 384, size=1000)
+    s = LengthGroupedBatchSampler(lengths, 8, seed=3)
+    batches = s.batches()
+    flat = sorted(i for b in batches for i in b)
+    assert flat == list(range(1000)) and len(batches) == len(s) == 125
+    assert LengthGroupedBatchSampler(lengths, 8, seed=3).batches() == batches
+    s.set_epoch(1)
+    assert s.batches() != batches
+    # grouping: padded tokens far fewer than with random batches
+    def padding(bs):
+        return sum(len(b) * max(lengths[b]) - sum(lengths[b]) for b in bs)
+    random_batches = LengthGroupedBatchSampler(lengths, 8, seed=3, group_by_length=False).batches()
+    assert padding(batches) < 0.2 * padding(random_batches)
+
+
+def test_pad_collator_pads_to_the_longest_row_and_nested_choices():
+    c = PadCollator(0, ["input_ids", "attention_mask"], ["label"])
+    out = c([{"input_ids": [5, 6, 7], "attention_mask": [1, 1, 1], "label": 1},
+             {"input_ids": [5], "attention_mask": [1], "label": 0}])
+    assert out["input_ids"].tolist() == [[5, 6, 7], [5, 0, 0]]
+    assert out["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
+    nested = c([{"input_ids": [[1, 2], [1]], "attention_mask": [[1, 1], [1]], "label": 0}])
+    assert nested["input_ids"].shape == (1, 2, 2)
+
+
+CONTEXTS = [
+    "Marie Curie was born in Warsaw in 1867 and moved to Paris to study physics.",
+    "The Danube flows through ten countries and ends in the Black Sea.",
+    "Coffee plants grow best at high altitudes in tropical climates such as Ethiopia.",
+]
+QAS = [("Where was Curie born?", "Warsaw", 0), ("When was she born?", "1867", 0),
+       ("Where does the Danube end?", "the Black Sea", 1), ("How many countries?", "ten", 1),
+       ("Where does coffee grow best?", "at high altitudes", 2), ("Name a country with coffee.", "Ethiopia", 2)]
+
+
+def tiny_examples():
+    out = []
+    for i, (q, a, c) in enumerate(QAS):
+        ctx = CONTEXTS[c]
+        out.append({"id": f"t{i}", "question": q, "context": ctx,
+                    "answers": {"text": [a], "answer_start": [ctx.index(a)]}})
+    return out
+
+
+def tiny_setup(tokenizer):
+    import datasets
+
+    exs = tiny_examples()
+    train = datasets.Dataset.from_dict(tokenize_train(to_columns(exs), tokenizer, 64, 16))
+    ev = datasets.Dataset.from_dict(tokenize_eval(to_columns(exs), tokenizer, 64, 16))
+    rows = train.select_columns(["input_ids", "attention_mask", "token_type_ids", "start_positions", "end_positions"])
+    return exs, train, ev, rows
+
+
+def run_fit(tiny_model_dir, tokenizer, tmp_path, cfg, collate=None, name="run"):
+    exs, train, ev, rows = tiny_setup(tokenizer)
+    model = load_model(ModelConfig(name=str(tiny_model_dir)), __import__("transformers").AutoModelForQuestionAnswering, 0)
+    collate = collate or train_collator(tokenizer, train.column_names)
+    evaluate = evaluator(ev, exs, tokenizer.pad_token_id, PredictConfig(), False, cfg.precision)
+    return fit(model, rows, collate, train["length"], cfg, seed=7, evaluate=evaluate, log_dir=tmp_path / name,
+               checkpoint_dir=tmp_path / "ckpt", best_metric="f1"), model
+
+
+def test_tiny_model_learns_the_training_set(tiny_model_dir, tokenizer, tmp_path):
+    cfg = build(TrainConfig, {"epochs": 30, "batch_size": 2, "lr": 3e-3, "precision": "fp32", "log_every": 1,
+                              "warmup_ratio": 0.0})
+    result, _ = run_fit(tiny_model_dir, tokenizer, tmp_path, cfg)
+    losses = [r["train_loss"] for r in result.history.epochs]
+    assert losses[-1] < 0.5 * losses[0]
+    assert (tmp_path / "run" / "steps.tsv").read_text().startswith("step\tepoch\tloss\tlr\tfeatures_per_s")
+    assert len(result.history.epochs) == 30 and "eval_f1" in result.history.epochs[0]
+    assert not (tmp_path / "ckpt").exists(), "a finished run removes its resumable state"
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_killed_run_resumes_to_identical_numbers(tiny_model_dir, tokenizer, tmp_path):
+    cfg = build(TrainConfig, {"epochs": 3, "batch_size": 2, "lr": 1e-3, "precision": "fp32", "log_every": 1,
+                              "checkpoint_every": 2})
+    full, model_a = run_fit(tiny_model_dir, tokenizer, tmp_path, cfg, name="full")
+
+    exs, train, ev, rows = tiny_setup(tokenizer)
+    base = train_collator(tokenizer, train.column_names)
+    calls = {"n": 0}
+
+    def dying_collate(batch):  # dies mid-epoch 2 (3 batches per epoch), after a checkpoint
+        calls["n"] += 1
+        if calls["n"] == 6:
+            raise Interrupt
+        return base(batch)
+
+    with pytest.raises(Interrupt):
+        run_fit(tiny_model_dir, tokenizer, tmp_path, cfg, collate=dying_collate, name="resumed")
+    assert (tmp_path / "ckpt" / "state.json").exists()
+    resumed, model_b = run_fit(tiny_model_dir, tokenizer, tmp_path, cfg, name="resumed")
+
+    strip = lambda rows: [{k: v for k, v in r.items() if not k.endswith("_per_s")} for r in rows]
+    assert strip(resumed.history.steps) == strip(full.history.steps)
+    assert resumed.history.epochs == full.history.epochs
+    for (ka, va), (kb, vb) in zip(model_a.state_dict().items(), model_b.state_dict().items()):
+        assert torch.equal(va, vb), ka
+
+
+def test_checkpoint_of_other_params_is_not_resumed(tiny_model_dir, tokenizer, tmp_path, capsys):
+    cfg = build(TrainConfig, {"epochs": 2, "batch_size": 2, "precision": "fp32", "checkpoint_every": 1})
+    exs, train, ev, rows = tiny_setup(tokenizer)
+    base = train_collator(tokenizer, train.column_names)
+    n = {"c": 0}
+
+    def dying(batch):
+        n["c"] += 1
+        if n["c"] == 3:
+            raise Interrupt
+        return base(batch)
+
+    with pytest.raises(Interrupt):
+        run_fit(tiny_model_dir, tokenizer, tmp_path, cfg, collate=dying)
+    other = build(TrainConfig, {"epochs": 2, "batch_size": 2, "precision": "fp32", "lr": 1e-4})
+    run_fit(tiny_model_dir, tokenizer, tmp_path, other)
+    assert "ignoring checkpoint" in capsys.readouterr().out
