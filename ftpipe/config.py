@@ -141,7 +141,7 @@ class PredictConfig:
     max_answer_length: int = 30  # in tokens
     # SQuAD v2: answer "" when null score - best span score > threshold.
     null_score_diff_threshold: float = 0.0
-    batch_size: int = 64
+    batch_size: int = 16  # CPU: 16 measured faster than 64 (4.2 s vs 8.9 s for 63 windows)
     # Which saved model the predict stage uses: final (last epoch) or best (by eval F1;
     # chosen on the evaluation set itself, so its score is optimistic).
     checkpoint: str = "final"

@@ -12,6 +12,7 @@ data order, RNG state and logs, and ends with the same numbers as an uninterrupt
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import shutil
@@ -273,12 +274,18 @@ def fit(
     window_t, window_feats, window_toks = time.perf_counter(), 0, 0
     done = False
     for epoch in range(start_epoch, cfg.epochs):
-        sampler.set_epoch(epoch)
         epoch_loader = accelerator.skip_first_batches(loader, skip_batches) if skip_batches else loader
+        # accelerate's loaders call set_epoch(their own iteration count) on the sampler;
+        # align it with the real epoch, which differs after a resume.
+        for obj in (loader, epoch_loader, sampler):
+            if hasattr(obj, "set_epoch"):
+                obj.set_epoch(epoch)
         batches = iter(epoch_loader)
         if resume_rng is not None:
-            # Starting a loader iteration draws from the torch RNG; restore the saved state
-            # after it, so dropout masks continue exactly where the killed run stopped.
+            # Starting a loader iteration draws from the torch RNG (at the first batch);
+            # restore the saved state after it, so dropout masks continue exactly where
+            # the killed run stopped.
+            batches = itertools.chain([next(batches)], batches)
             torch.set_rng_state(resume_rng["torch_rng"])
             if resume_rng["cuda_rng"]:
                 torch.cuda.set_rng_state_all(resume_rng["cuda_rng"])
@@ -342,7 +349,8 @@ def fit(
         if done:
             break
         checkpoint(epoch + 1, 0)
-        window_t = time.perf_counter()  # evaluation time is not training throughput
+        # evaluation time is not training throughput: restart the throughput window
+        window_t, window_feats, window_toks = time.perf_counter(), 0, 0
     if accelerator.is_main_process:
         history.write(log_dir)
         if ckpt is not None:

@@ -1,0 +1,90 @@
+"""Benchmark on real SQuAD (not a test): train on the first N questions of the SQuAD v1.1
+subset in ../shared/data with a seeded 80/20 split, report EM/F1 on the held-out part,
+training features/s, prediction time and peak memory.
+
+    python benchmarks/squad_benchmark.py                       # 10,000 questions, 2 epochs
+    python benchmarks/squad_benchmark.py --questions 1000 --epochs 1
+
+Figures are printed and written to benchmarks/results/squad_<N>q_<E>ep.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from ftpipe.config import ModelConfig, PredictConfig, TokenizeConfig, TrainConfig, build  # noqa: E402
+from ftpipe.io import write_json  # noqa: E402
+from ftpipe.metrics import squad_metrics  # noqa: E402
+from ftpipe.models import apply_method, count_parameters, load_model, load_tokenizer  # noqa: E402
+from ftpipe.qa import evaluator, predict, train_collator  # noqa: E402
+from ftpipe.squad import load_examples, split_examples  # noqa: E402
+from ftpipe.training import fit  # noqa: E402
+from ftpipe.windows import to_columns, tokenize_eval, tokenize_train  # noqa: E402
+
+SQUAD = REPO.parent / "shared" / "data" / "squad_v1.1" / "train-v1.1-subset-first44articles.json"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default=str(SQUAD))
+    ap.add_argument("--questions", type=int, default=10_000)
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--method", default="full")
+    ap.add_argument("--model", default="bundled")
+    ap.add_argument("--max-steps", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=42)
+    args = ap.parse_args()
+
+    import datasets
+    from transformers import AutoModelForQuestionAnswering
+
+    examples, _ = load_examples(args.data, max_examples=args.questions)
+    train, evals = split_examples(examples, 0.2, args.seed)
+    tok_cfg = TokenizeConfig()
+    tokenizer = load_tokenizer(ModelConfig(name=args.model))
+    t0 = time.perf_counter()
+    train_ds = datasets.Dataset.from_dict(tokenize_train(to_columns(train), tokenizer, tok_cfg.max_length, tok_cfg.stride))
+    eval_ds = datasets.Dataset.from_dict(tokenize_eval(to_columns(evals), tokenizer, tok_cfg.max_length, tok_cfg.stride))
+    tokenize_s = time.perf_counter() - t0
+
+    cfg = build(TrainConfig, {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
+                              "method": args.method, "max_steps": args.max_steps, "log_every": 20,
+                              "checkpoint_every": 0})
+    pcfg = PredictConfig()
+    model = apply_method(load_model(ModelConfig(name=args.model), AutoModelForQuestionAnswering, args.seed), cfg)
+    counts = count_parameters(model)
+    rows = train_ds.select_columns([c for c in train_ds.column_names if c not in ("length", "example_index")])
+    with tempfile.TemporaryDirectory() as tmp:
+        result = fit(model, rows, train_collator(tokenizer, train_ds.column_names), train_ds["length"], cfg,
+                     args.seed, evaluate=evaluator(eval_ds, evals, tokenizer.pad_token_id, pcfg, False, pcfg.precision),
+                     log_dir=tmp)
+    preds, _, timing = predict(model, eval_ds, evals, tokenizer.pad_token_id, pcfg, False, pcfg.precision)
+    m = squad_metrics(preds, evals)
+    out = {
+        "data": Path(args.data).name, "train_questions": len(train), "eval_questions": len(evals),
+        "train_windows": len(train_ds), "eval_windows": len(eval_ds), "epochs": args.epochs,
+        "batch_size": args.batch_size, "lr": args.lr, "method": args.method, **counts,
+        "exact_match": round(m["exact_match"], 2), "f1": round(m["f1"], 2),
+        "per_epoch": result.history.epochs,
+        "tokenize_s": round(tokenize_s, 2), "train_time_s": round(result.train_time_s, 1),
+        "train_features_per_s": round(result.features_per_s, 2), "train_tokens_per_s": round(result.tokens_per_s, 1),
+        "predict_forward_s": round(timing["forward_s"], 2), "postprocess_s": round(timing["postprocess_s"], 3),
+        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+    print(json.dumps(out, indent=2))
+    write_json(REPO / "benchmarks" / "results" / f"squad_{args.questions}q_{args.epochs}ep_{args.method}.json", out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,101 @@
+"""full / BitFit / LoRA on a tiny BERT: what trains, exact counts, head saved, round trip."""
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoModelForQuestionAnswering
+
+from ftpipe.config import ModelConfig, PredictConfig, TrainConfig, build
+from ftpipe.models import ModelError, apply_method, count_parameters, load_model, resolve_model_path, save_model
+from ftpipe.qa import load_trained, window_logits
+
+H, L, I = 32, 2, 64  # tiny config in conftest
+
+
+def tiny(tiny_model_dir, pretrained=True, seed=123):
+    return load_model(ModelConfig(name=str(tiny_model_dir), pretrained=pretrained), AutoModelForQuestionAnswering, seed)
+
+
+def test_full_trains_everything(tiny_model_dir):
+    m = apply_method(tiny(tiny_model_dir), build(TrainConfig, {"method": "full"}))
+    c = count_parameters(m)
+    assert c["trainable_params"] == c["total_params"] == sum(p.numel() for p in m.parameters())
+
+
+def test_bitfit_trains_biases_and_head_only(tiny_model_dir):
+    m = apply_method(tiny(tiny_model_dir), build(TrainConfig, {"method": "bitfit"}))
+    trainable = {n for n, p in m.named_parameters() if p.requires_grad}
+    assert "qa_outputs.weight" in trainable and "qa_outputs.bias" in trainable
+    assert all(n.endswith(".bias") or n.startswith("qa_outputs.") for n in trainable)
+    # biases per layer: query, key, value, attention output, its LayerNorm (5H), intermediate (I),
+    # output dense and its LayerNorm (2H) -> 7H + I; plus the embedding LayerNorm bias (H) and
+    # the head (2H weights + 2 biases). BertForQuestionAnswering has no pooler.
+    expected = L * (7 * H + I) + H + (2 * H + 2)
+    assert count_parameters(m)["trainable_params"] == expected
+
+
+@pytest.mark.parametrize("r", [2, 8])
+def test_lora_counts_match_the_formula(tiny_model_dir, r):
+    base_total = sum(p.numel() for p in tiny(tiny_model_dir).parameters())
+    m = apply_method(tiny(tiny_model_dir), build(TrainConfig, {"method": "lora", "lora": {"r": r}}))
+    head = 2 * H + 2
+    adapters = L * 2 * r * (H + H)  # query and value, H -> H each: r * (d_in + d_out)
+    c = count_parameters(m)
+    assert c["trainable_params"] == adapters + head
+    # total: base + adapters + peft's trainable copy of the head
+    assert c["total_params"] == base_total + adapters + head
+    trainable = [n for n, p in m.named_parameters() if p.requires_grad]
+    assert any("qa_outputs" in n for n in trainable)
+    assert all("lora_" in n or "qa_outputs" in n for n in trainable)
+
+
+def test_unknown_architecture_needs_explicit_lora_targets(tiny_model_dir):
+    m = tiny(tiny_model_dir)
+    m.config.model_type = "mystery"
+    with pytest.raises(ModelError, match="target_modules"):
+        apply_method(m, build(TrainConfig, {"method": "lora"}))
+
+
+def _features(tokenizer):
+    import datasets
+
+    from ftpipe.windows import tokenize_eval
+
+    ctx = "Ada Lovelace wrote the first published algorithm for Babbage's Analytical Engine in 1843."
+    cols = {"id": ["a"], "question": ["When did she write it?"], "context": [ctx],
+            "answers": [{"text": ["1843"], "answer_start": [ctx.index("1843")]}]}
+    return datasets.Dataset.from_dict(tokenize_eval(cols, tokenizer, 64, 16))
+
+
+@pytest.mark.parametrize("method", ["full", "bitfit", "lora"])
+def test_save_load_round_trip_keeps_predictions(tiny_model_dir, tokenizer, tmp_path, method):
+    torch.manual_seed(0)
+    m = apply_method(tiny(tiny_model_dir), build(TrainConfig, {"method": method}))
+    with torch.no_grad():  # stand-in for training: move every trainable tensor, head included
+        for p in m.parameters():
+            if p.requires_grad:
+                p.add_(torch.randn_like(p) * 0.5)
+    feats = _features(tokenizer)
+    before = window_logits(m, feats, tokenizer.pad_token_id, 8, "fp32")
+    save_model(m, tokenizer, tmp_path / "model")
+    if method == "lora":
+        assert (tmp_path / "model" / "adapter" / "adapter_config.json").is_file()
+    loaded, _ = load_trained(tmp_path / "model")
+    after = window_logits(loaded, feats, tokenizer.pad_token_id, 8, "fp32")
+    np.testing.assert_allclose(before[0][0], after[0][0], atol=1e-4)
+    np.testing.assert_allclose(before[1][0], after[1][0], atol=1e-4)
+
+
+def test_random_init_differs_from_pretrained(tiny_model_dir):
+    a = tiny(tiny_model_dir, pretrained=True).state_dict()["bert.encoder.layer.0.attention.self.query.weight"]
+    b = tiny(tiny_model_dir, pretrained=False).state_dict()["bert.encoder.layer.0.attention.self.query.weight"]
+    assert not torch.equal(a, b)
+
+
+def test_model_resolution(tmp_path):
+    assert resolve_model_path("bundled").endswith("model")
+    assert resolve_model_path("google/electra-small-discriminator") == "google/electra-small-discriminator"
+    with pytest.raises(ModelError, match="no config.json"):
+        resolve_model_path(str(tmp_path))
+    with pytest.raises(ModelError, match="not a model directory"):
+        resolve_model_path(str(tmp_path / "missing"))
