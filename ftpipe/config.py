@@ -255,6 +255,8 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ParamsError(f"{path}: file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ParamsError(f"{path}: cannot read ({e})") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
