@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from .config import ModelConfig, PredictConfig
+from .config import PredictConfig
 from .metrics import squad_metrics
 from .postprocess import postprocess
 from .training import PadCollator, resolve_precision
@@ -107,6 +107,3 @@ def load_trained(model_dir: str | Path):
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     return model, tokenizer
 
-
-def model_config_for_trained(model_dir: str | Path) -> ModelConfig:
-    return ModelConfig(name=str(model_dir), pretrained=True)

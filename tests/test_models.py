@@ -5,7 +5,7 @@ import pytest
 import torch
 from transformers import AutoModelForQuestionAnswering
 
-from ftpipe.config import ModelConfig, PredictConfig, TrainConfig, build
+from ftpipe.config import ModelConfig, TrainConfig, build
 from ftpipe.models import ModelError, apply_method, count_parameters, load_model, resolve_model_path, save_model
 from ftpipe.qa import load_trained, window_logits
 
