@@ -174,6 +174,12 @@ def _save_checkpoint(ckpt_dir: Path, key: str, model, optimizer, scheduler, stat
         write_json(tmp / "state.json", {"key": key, **state})
 
 
+def _restore_rng(saved: dict) -> None:
+    torch.set_rng_state(saved["torch_rng"])
+    if saved["cuda_rng"]:
+        torch.cuda.set_rng_state_all(saved["cuda_rng"])
+
+
 def _load_checkpoint(ckpt_dir: Path, key: str) -> dict | None:
     state_file = ckpt_dir / "state.json"
     if not state_file.is_file():
@@ -254,9 +260,7 @@ def fit(
         start_epoch, skip_batches, step = state["epoch"], state["batches_done"], state["step"]
         resume_rng = extra
         if skip_batches == 0:  # saved at an epoch end, before the next loader iteration began
-            torch.set_rng_state(extra["torch_rng"])
-            if extra["cuda_rng"]:
-                torch.cuda.set_rng_state_all(extra["cuda_rng"])
+            _restore_rng(extra)
             resume_rng = None
         history = History(state["history"]["steps"], state["history"]["epochs"])
         best, acc = state["best"], state["acc"]
@@ -286,9 +290,7 @@ def fit(
             # restore the saved state after it, so dropout masks continue exactly where
             # the killed run stopped.
             batches = itertools.chain([next(batches)], batches)
-            torch.set_rng_state(resume_rng["torch_rng"])
-            if resume_rng["cuda_rng"]:
-                torch.cuda.set_rng_state_all(resume_rng["cuda_rng"])
+            _restore_rng(resume_rng)
             resume_rng = None
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", initial=skip_batches,
                    total=len(loader), mininterval=2.0, disable=not accelerator.is_main_process)
