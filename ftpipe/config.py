@@ -36,6 +36,10 @@ class DataConfig:
     # Evaluation data: a separate file / hub name, or null for a seeded split of `source`.
     eval_source: str | None = None
     eval_split: str = "validation"
+    # Unlabelled questions for the chained path (ADL format: its test.json), answered into
+    # predictions/chain/prediction.csv; null: none.
+    test_source: str | None = None
+    test_split: str = "test"
     test_size: float = 0.2
     # "question" shuffles questions (the study's train_test_split); "article" keeps every
     # article on one side, so no evaluation context was seen in training.
@@ -82,7 +86,7 @@ class LoraConfig:
     r: int = 8
     alpha: float = 16.0
     dropout: float = 0.1
-    # null: the attention query/value projections of the architecture (see ftpipe.peft_methods).
+    # null: the attention query/value projections of the architecture (see ftpipe.models.LORA_TARGETS).
     target_modules: list[str] | None = None
     # Scale by alpha/sqrt(r) instead of alpha/r, so high ranks do not train slowly.
     use_rslora: bool = False
@@ -156,6 +160,23 @@ class PredictConfig:
 
 
 @dataclass
+class MultipleChoiceConfig:
+    """The paragraph-selection model of the chained path: its own model and training
+    settings, so a QA-only change never retrains it, and vice versa."""
+
+    # Paragraphs per question when derived from SQuAD-format data (gold + k-1 distractors).
+    candidates: int = 4
+    # Question + one candidate paragraph per sequence; the paragraph is truncated.
+    max_length: int = 256
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self, key: str) -> None:
+        _check(self.candidates >= 2, key, "candidates", "an integer >= 2")
+        _check(self.max_length >= 16, key, "max_length", "an integer >= 16")
+
+
+@dataclass
 class Params:
     seed: int = 42
     data: DataConfig = field(default_factory=DataConfig)
@@ -163,6 +184,7 @@ class Params:
     tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     predict: PredictConfig = field(default_factory=PredictConfig)
+    mc: MultipleChoiceConfig = field(default_factory=MultipleChoiceConfig)
 
 
 # ---------------------------------------------------------------- loading

@@ -2,7 +2,9 @@
 
 Normalisation follows the official evaluation scripts: lower case, drop punctuation,
 drop the articles a/an/the, collapse white space. Each prediction is scored against
-every gold answer and the best score counts. An unanswerable question (no gold answer)
+every gold answer and the best score counts. For Chinese (DRCD, the ADL course data)
+F1 counts characters, as the CMRC/DRCD scripts do: each CJK ideograph is a token, and
+full-width / CJK punctuation is dropped like ASCII punctuation. An unanswerable question (no gold answer)
 scores 1 only for the empty prediction. Scores are percentages.
 """
 
@@ -11,9 +13,13 @@ from __future__ import annotations
 import collections
 import re
 import string
+import unicodedata
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
-_PUNCT = set(string.punctuation)
+_CJK_PUNCT = {chr(c) for r in (range(0x3000, 0x3040), range(0xFF01, 0xFF66))
+              for c in r if unicodedata.category(chr(c)).startswith("P")}
+_PUNCT = set(string.punctuation) | _CJK_PUNCT
+_CJK_CHAR = re.compile(r"([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])")
 
 
 def normalize_answer(s: str) -> str:
@@ -27,9 +33,14 @@ def exact_match(prediction: str, gold: str) -> float:
     return float(normalize_answer(prediction) == normalize_answer(gold))
 
 
+def answer_tokens(s: str) -> list[str]:
+    """Normalised white-space tokens, with every CJK ideograph a token of its own."""
+    return _CJK_CHAR.sub(r" \1 ", normalize_answer(s)).split()
+
+
 def f1_score(prediction: str, gold: str) -> float:
-    pred_tokens = normalize_answer(prediction).split()
-    gold_tokens = normalize_answer(gold).split()
+    pred_tokens = answer_tokens(prediction)
+    gold_tokens = answer_tokens(gold)
     if not pred_tokens or not gold_tokens:  # v2: both empty is a match
         return float(pred_tokens == gold_tokens)
     common = collections.Counter(pred_tokens) & collections.Counter(gold_tokens)

@@ -9,8 +9,9 @@ An unanswerable SQuAD v2.0 question has empty ``text`` / ``answer_start`` lists.
 
 Sources: SQuAD v1.1 / v2.0 JSON (``{"data": [{"title", "paragraphs": [{"context",
 "qas": [...]}]}]}``), JSONL of flat records (``answers`` either in the canonical layout or
-as SQuAD's list of ``{"text", "answer_start"}``), or ``hub:<name>`` through
-``datasets.load_dataset`` for users with network access.
+as SQuAD's list of ``{"text", "answer_start"}``), ``hub:<name>`` through
+``datasets.load_dataset`` for users with network access, or a directory in the ADL
+multiple-choice format (see :mod:`ftpipe.paragraphs`; its records also carry candidates).
 
 Every problem raises :class:`DataError` naming the file, the record (id, or line for
 JSONL) and the field. Misplaced answers follow ``data.misplaced_answers``; whatever is
@@ -151,7 +152,7 @@ def _answers_of(rec: dict, src: str, rid: str) -> tuple[list, list]:
     raise DataError(src, rid, "answers", f"expected a list or an object, got {type(answers).__name__}")
 
 
-def _validate_record(
+def validate_record(
     rid: str, rec: dict, src: str, version_2: bool, misplaced: str, report: LoadReport
 ) -> dict | None:
     for name in ("context", "question"):
@@ -224,6 +225,10 @@ def load_examples(
     max_examples: int | None = None,
 ) -> tuple[list[dict], LoadReport]:
     """Read, validate and normalise a QA source into canonical records."""
+    from .paragraphs import is_adl_dir, load_adl
+
+    if is_adl_dir(source):
+        return load_adl(source, split, misplaced, max_examples)
     if source.startswith(HUB_PREFIX):
         name = source[len(HUB_PREFIX):]
         src = f"{source} [{split}]"
@@ -240,7 +245,7 @@ def load_examples(
     seen: dict[str, str] = {}
     for rid, rec in records:
         report.read += 1
-        row = _validate_record(rid, rec, src, version_2, misplaced, report)
+        row = validate_record(rid, rec, src, version_2, misplaced, report)
         if row is None:
             continue
         if row["id"] in seen:

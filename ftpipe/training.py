@@ -360,3 +360,51 @@ def fit(
     return FitResult(history=history, best=best, train_time_s=t_train,
                      features_per_s=feats_done / t_train if t_train else 0.0,
                      tokens_per_s=toks_done / t_train if t_train else 0.0, steps=step)
+
+
+# ---------------------------------------------------------------- a whole train stage
+
+
+NOT_MODEL_INPUTS = ("length", "example_index", "id")
+
+
+def train_and_save(model: torch.nn.Module, tokenizer: Any, train_ds: Any, collate: Callable, cfg: TrainConfig,
+                   seed: int, evaluate: Callable[[torch.nn.Module], dict], *, best_metric: str,
+                   out_dir: str | Path, metrics_path: str | Path, log_dir: str | Path,
+                   checkpoint_root: str | Path, key_parts: Any = ()) -> dict:
+    """What every train stage does (QA and multiple choice): report trainable parameters,
+    run :func:`fit` with resumable state under ``checkpoint_root``, keep the best model by
+    ``best_metric``, then write ``out_dir/{final,best}`` (atomically) and a summary."""
+    from .models import count_parameters, save_model
+
+    counts = count_parameters(model)
+    print(f"[train] method={cfg.method} lr={cfg.learning_rate:g} params: {counts['trainable_params']:,} "
+          f"trainable of {counts['total_params']:,} ({counts['trainable_pct']:.2f}%)")
+    ckpt_root = Path(checkpoint_root)
+    best_dir = ckpt_root / "best"  # survives a killed run, like the resumable state
+
+    def on_best(m: torch.nn.Module, best: dict) -> None:
+        with atomic_dir(best_dir) as tmp:
+            save_model(m, tokenizer, tmp)
+
+    rows = train_ds.select_columns([c for c in train_ds.column_names if c not in NOT_MODEL_INPUTS])
+    result = fit(model, rows, collate, train_ds["length"], cfg, seed, evaluate=evaluate, log_dir=log_dir,
+                 checkpoint_dir=ckpt_root / "state", key_parts=key_parts, best_metric=best_metric,
+                 on_best=on_best)
+    with atomic_dir(out_dir) as tmp:
+        save_model(model, tokenizer, tmp / "final")
+        if best_dir.exists():
+            shutil.copytree(best_dir, tmp / "best")
+    shutil.rmtree(ckpt_root, ignore_errors=True)
+    last = result.history.epochs[-1]
+    summary = {
+        "method": cfg.method, **counts,
+        "epochs": len(result.history.epochs), "steps": result.steps,
+        "train_time_s": round(result.train_time_s, 2),
+        "features_per_s": round(result.features_per_s, 3), "tokens_per_s": round(result.tokens_per_s, 1),
+        "final_train_loss": last["train_loss"],
+        "best_epoch": result.best["epoch"] if result.best else None,
+        f"best_{best_metric}": result.best[best_metric] if result.best else None,
+    }
+    write_json(metrics_path, summary)
+    return summary

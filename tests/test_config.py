@@ -15,23 +15,19 @@ def test_repository_params_file_is_valid():
 def test_params_yaml_lists_every_key():
     """params.yaml is the one place settings are visible: no key may hide in the code."""
     import dataclasses
+    import typing
 
     import yaml
 
+    def gaps(cls, data, prefix):
+        for k, t in typing.get_type_hints(cls).items():
+            if k not in data:
+                yield f"{prefix}{k}"
+            elif dataclasses.is_dataclass(t):
+                yield from gaps(t, data[k], f"{prefix}{k}.")
+
     data = yaml.safe_load((REPO / "params.yaml").read_text())
-    import typing
-    hints = typing.get_type_hints(Params)
-    gaps = []
-    for name, tp in hints.items():
-        assert name in data, name
-        if dataclasses.is_dataclass(tp):
-            sub = typing.get_type_hints(tp)
-            for k, t in sub.items():
-                if k not in data[name]:
-                    gaps.append(f"{name}.{k}")
-                elif dataclasses.is_dataclass(t):
-                    gaps += [f"{name}.{k}.{kk}" for kk in typing.get_type_hints(t) if kk not in data[name][k]]
-    assert gaps == []
+    assert list(gaps(Params, data, "")) == []
 
 
 @pytest.mark.parametrize("data, message", [
@@ -50,6 +46,9 @@ def test_params_yaml_lists_every_key():
     ({"model": {"pretrained": "yes"}}, "true or false"),
     ({"seed": 1.5}, "expected an integer"),
     ({"predict": {"checkpoint": "last"}}, "final | best"),
+    ({"mc": {"candidates": 1}}, "mc.candidates"),
+    ({"mc": {"train": {"batchsize": 2}}}, "unknown key mc.train.batchsize"),
+    ({"mc": {"model": {"pretrained": 0}}}, "true or false"),
 ])
 def test_bad_params_name_the_key(data, message):
     with pytest.raises(ParamsError, match=message.replace("|", r"\|").replace(".", r"\.")):

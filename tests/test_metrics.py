@@ -36,3 +36,12 @@ def test_squad_v2_breakdown():
     assert m["exact_match"] == 100.0 and m["NoAns_exact"] == 100.0 and m["HasAns_total"] == 1
     m = squad_metrics({"a": "x y", "n": "something"}, refs)
     assert m["NoAns_exact"] == 0.0 and m["exact_match"] == 50.0
+
+
+def test_chinese_f1_counts_characters_and_drops_cjk_punctuation():
+    from ftpipe.metrics import answer_tokens, exact_match, f1_score
+
+    assert answer_tokens("台灣大學在1928年") == ["台", "灣", "大", "學", "在", "1928", "年"]
+    assert f1_score("台灣大學", "國立台灣大學") == pytest.approx(2 * 1.0 * (4 / 6) / (1 + 4 / 6))
+    assert exact_match("「台灣」。", "台灣") == 1.0
+    assert f1_score("the cat sat", "a cat") == pytest.approx(2 / 3)  # English unchanged

@@ -45,6 +45,8 @@ def project(tmp_path_factory, tiny_model_dir):
     params["data"]["max_examples"] = 40
     params["model"]["name"] = str(tiny_model_dir)
     params["train"].update(epochs=2, batch_size=8, log_every=1)
+    params["mc"]["model"]["name"] = str(tiny_model_dir)
+    params["mc"]["train"].update(epochs=2, log_every=1)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     sh("git init -q && git config user.email t@t && git config user.name t", root)
     return root
@@ -52,11 +54,15 @@ def project(tmp_path_factory, tiny_model_dir):
 
 def test_repro_then_experiment_reruns_only_training(project):
     out = sh("dvc repro", project).stdout
-    assert ran(out) == {"download", "tokenize", "train", "predict", "evaluate", "plot"}
+    assert ran(out) == {"download", "tokenize", "train", "predict", "evaluate", "plot",
+                        "tokenize_mc", "train_mc", "predict_chain"}
     for path in ["models/qa/final/model.safetensors", "models/qa/best/config.json",
                  "predictions/qa/predictions.json", "predictions/qa/nbest_predictions.json",
                  "metrics/eval.json", "metrics/train.json", "metrics/data.json", "metrics/features.json",
-                 "metrics/train/steps.tsv", "metrics/train/epochs.tsv", "plots/qa_loss.png", "plots/qa_eval.png"]:
+                 "metrics/train/steps.tsv", "metrics/train/epochs.tsv", "plots/qa_loss.png", "plots/qa_eval.png",
+                 "models/mc/final/model.safetensors", "metrics/mc_train.json", "metrics/mc_train/epochs.tsv",
+                 "predictions/chain/predictions.json", "predictions/chain/choices.json", "metrics/chain.json",
+                 "plots/mc_loss.png", "plots/mc_eval.png"]:
         assert (project / path).is_file(), path
     m = json.loads((project / "metrics/eval.json").read_text())
     assert m["total"] == 8 and 0 <= m["f1"] <= 100
@@ -64,6 +70,14 @@ def test_repro_then_experiment_reruns_only_training(project):
     assert len(preds) == 8
     data = json.loads((project / "metrics/data.json").read_text())
     assert data["train_questions"] == 32 and data["eval_questions"] == 8
+    chain = json.loads((project / "metrics/chain.json").read_text())
+    assert chain["total"] == 8 and sum(v for k, v in chain["breakdown"].items()
+                                       if k != "correct_from_wrong_paragraph") == 8
+    choices = json.loads((project / "predictions/chain/choices.json").read_text())
+    assert len(choices) == 8 and all(len(c["scores"]) == 4 for c in choices.values())
+    mc_epochs = (project / "metrics/mc_train/epochs.tsv").read_text().splitlines()
+    assert mc_epochs[0].split("\t")[:3] == ["epoch", "step", "train_loss"] and "eval_accuracy" in mc_epochs[0]
+    assert len(mc_epochs) == 3  # header + 2 epochs
 
     # nothing changed: nothing reruns
     assert ran(sh("dvc repro", project).stdout) == set()
@@ -71,8 +85,10 @@ def test_repro_then_experiment_reruns_only_training(project):
 
     out = sh("dvc exp run -S train.batch_size=4", project).stdout
     stages = ran(out)
-    # training params never re-download or re-tokenize; evaluate reruns only if predictions changed
-    assert {"train", "predict", "plot"} <= stages and not stages & {"download", "tokenize"}
+    # training params never re-download or re-tokenize; evaluate reruns only if predictions changed;
+    # a QA-only change never retrains the multiple-choice model
+    assert {"train", "predict", "plot"} <= stages
+    assert not stages & {"download", "tokenize", "tokenize_mc", "train_mc"}
     assert "Stage 'tokenize' didn't change, skipping" in out
     diff = json.loads(sh("dvc metrics diff --json", project).stdout)
     windows = json.loads((project / "metrics/features.json").read_text())["train"]["windows"]
@@ -80,6 +96,10 @@ def test_repro_then_experiment_reruns_only_training(project):
     assert steps["old"] == 2 * math.ceil(windows / 8) and steps["new"] == 2 * math.ceil(windows / 4)
     shown = sh("dvc exp show --json", project).stdout
     assert "exact_match" in shown
+
+    # and an MC-only change (random init) never retrains the QA model
+    stages = ran(sh("dvc exp run -S mc.model.pretrained=false", project).stdout)
+    assert "train_mc" in stages and not stages & {"download", "tokenize", "tokenize_mc", "train", "predict"}
 
 
 def test_bad_params_fail_before_work(project):
@@ -91,3 +111,31 @@ def test_bad_params_fail_before_work(project):
     bad.write_text((project / "params.yaml").read_text().replace("batch_size:", "batchsize:", 1))
     p = sh(f"python -m stages.train --params {bad}", project, check=False)
     assert p.returncode == 1 and "unknown key train.batchsize" in p.stderr
+
+
+def test_queued_grid_runs_and_appears_in_the_report(project):
+    """`dvc exp run --queue` + `dvc queue start`, then the comparison report over them."""
+    import time
+
+    from ftpipe.report import experiments
+
+    sh("git add -A && git commit -qm grid-baseline --allow-empty", project)
+    sh("dvc exp run --queue -S 'train.batch_size=4,16'", project)
+    sh("dvc queue start -j 1", project)
+    deadline = time.time() + 900
+    while time.time() < deadline:
+        status = sh("dvc queue status", project).stdout
+        if not any(word in status for word in ("Queued", "Running")):
+            break
+        time.sleep(5)
+    assert "Failed" not in status, status
+    show = json.loads(sh("dvc exp show --json", project).stdout)
+    (project / "exp_show.json").write_text(json.dumps(show, indent=1))
+    grid = {e["params"]["train"]["batch_size"]: e for e in experiments(show)}
+    assert {4, 16} <= set(grid) and all("metrics/eval.json" in grid[b]["metrics"] for b in (4, 16))
+    out = sh("python -m ftpipe.report --out reports", project).stdout
+    table = (project / "reports/comparison.md").read_text()
+    for b in (4, 16):
+        assert f"| {grid[b]['name']} |" in table
+    assert (project / "reports/metric_vs_trainable.png").is_file()
+    assert (project / "reports/epochs_overlay.png").is_file() and "epochs_overlay.png" in out
