@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 # DVC runs stage commands through the shell: put the venv first so `python` is ours.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro test bench clean-venv
+.PHONY: setup repro test report clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,3 +26,6 @@ test: setup
 
 clean-venv:
 	rm -rf $(VENV)
+
+report: setup
+	python -m ftpipe.report --out reports
