@@ -1,0 +1,120 @@
+"""Reliability through the stage scripts themselves (tiny model): a training run killed
+with SIGKILL mid-epoch resumes and ends bit-identical to an uninterrupted run, and two
+runs with the same params give identical metrics, models and predictions."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+pytestmark = pytest.mark.slow
+
+
+def env(root):
+    return dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", PYTHONPATH=str(root))
+
+
+def stage(root, name, *args, check=True):
+    p = subprocess.run([sys.executable, "-m", f"stages.{name}", *args], cwd=root, env=env(root),
+                       capture_output=True, text=True)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{name} failed:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+    return p
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, tiny_model_dir):
+    root = tmp_path_factory.mktemp("reliability")
+    for rel in ("stages", "data/sample"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(REPO / rel, root / rel)
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["data"]["max_examples"] = 40
+    params["model"]["name"] = str(tiny_model_dir)
+    # Small batches, many steps, a checkpoint after every optimizer step: room to kill mid-epoch.
+    params["train"].update(epochs=3, batch_size=4, log_every=1, checkpoint_every=1)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    stage(root, "download")
+    stage(root, "tokenize")
+    return root
+
+
+def train(root, tag, **kw):
+    args = ["--out", f"models/{tag}", "--metrics", f"metrics/{tag}.json", "--logs", f"metrics/{tag}",
+            "--checkpoints", f"checkpoints/{tag}"]
+    return stage(root, "train", *args, **kw)
+
+
+def outputs(root, tag):
+    """Everything a run produces that must not depend on wall-clock time."""
+    from safetensors.torch import load_file
+
+    stage(root, "predict", "--model", f"models/{tag}", "--out", f"predictions/{tag}")
+    steps = [{k: v for k, v in zip(("step", "epoch", "loss", "lr"), line.split("\t")[:4])}
+             for line in (root / f"metrics/{tag}/steps.tsv").read_text().splitlines()]
+    summary = json.loads((root / f"metrics/{tag}.json").read_text())
+    for timing in ("train_time_s", "features_per_s", "tokens_per_s"):
+        summary.pop(timing)
+    return {
+        "epochs": (root / f"metrics/{tag}/epochs.tsv").read_text(),
+        "steps": steps,
+        "summary": summary,
+        "weights": load_file(str(root / f"models/{tag}/final/model.safetensors")),
+        "predictions": (root / f"predictions/{tag}/predictions.json").read_text(),
+        "nbest": (root / f"predictions/{tag}/nbest_predictions.json").read_text(),
+    }
+
+
+def assert_same(a, b):
+    import torch
+
+    wa, wb = a.pop("weights"), b.pop("weights")
+    assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert a == b
+
+
+def test_sigkill_mid_epoch_resumes_to_identical_results(project):
+    train(project, "ref")
+    reference = outputs(project, "ref")
+
+    cmd = [sys.executable, "-m", "stages.train", "--out", "models/kill", "--metrics", "metrics/kill.json",
+           "--logs", "metrics/kill", "--checkpoints", "checkpoints/kill"]
+    proc = subprocess.Popen(cmd, cwd=project, env=env(project), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    state = project / "checkpoints/kill/state/state.json"
+    killed_at = None
+    deadline = time.time() + 300
+    while proc.poll() is None and time.time() < deadline:
+        if state.is_file():
+            try:
+                s = json.loads(state.read_text())
+            except (json.JSONDecodeError, OSError):
+                s = {}
+            if s.get("epoch") == 0 and s.get("batches_done", 0) >= 3:  # mid first epoch
+                proc.send_signal(signal.SIGKILL)
+                killed_at = s
+                break
+        time.sleep(0.01)
+    proc.wait()
+    assert killed_at is not None and proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+    assert not (project / "models/kill").exists() and not (project / "metrics/kill.json").exists()
+
+    out = train(project, "kill").stdout
+    assert "resuming from" in out
+    assert not (project / "checkpoints/kill").exists()  # cleaned up after success
+    assert_same(outputs(project, "kill"), reference)
+
+
+def test_same_params_same_everything(project):
+    if not (project / "models/ref").exists():
+        train(project, "ref")
+    train(project, "again")
+    assert_same(outputs(project, "again"), outputs(project, "ref"))
