@@ -85,9 +85,12 @@ def run_recipe(args, name: str, max_length: int = 384, measure_predict: bool = T
         t0 = time.perf_counter()
         starts, ends = window_logits(model, eval_ds, tokenizer.pad_token_id, pcfg.batch_size, r["precision"])
         t1 = time.perf_counter()
-        pp = postprocess_naive if r["naive"] else postprocess
-        preds, _ = pp(evals, eval_ds["example_id"], eval_ds["offset_mapping"], starts, ends,
-                      n_best_size=pcfg.n_best_size, max_answer_length=pcfg.max_answer_length)
+        if r["naive"]:
+            preds = postprocess_naive(evals, eval_ds["example_id"], eval_ds["offset_mapping"], starts, ends,
+                                      max_answer_length=pcfg.max_answer_length)
+        else:
+            preds, _ = postprocess(evals, eval_ds["example_id"], eval_ds["offset_mapping"], starts, ends,
+                                   n_best_size=pcfg.n_best_size, max_answer_length=pcfg.max_answer_length)
         t2 = time.perf_counter()
         m = squad_metrics(preds, evals)
         out.update({"eval_questions": len(evals), "predict_forward_s": round(t1 - t0, 3),
