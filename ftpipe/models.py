@@ -88,13 +88,16 @@ def load_model(cfg: ModelConfig, auto_class: Any, seed: int, **kwargs) -> torch.
     from transformers import AutoConfig
 
     path = resolve_model_path(cfg.name)
+    # A task head missing from the checkpoint (qa_outputs, classifier) is initialised from
+    # the torch RNG, whose initial state differs per process: seed it, or two runs with
+    # the same params start from different heads (seen: MC accuracy 0.82 vs 0.23).
+    torch.manual_seed(seed)
     try:
         if cfg.pretrained:
             return auto_class.from_pretrained(path, trust_remote_code=cfg.trust_remote_code, **kwargs)
         config = AutoConfig.from_pretrained(path, trust_remote_code=cfg.trust_remote_code, **kwargs)
     except OSError as e:
         raise _hub_hint(cfg.name, e) from None
-    torch.manual_seed(seed)
     return auto_class.from_config(config, trust_remote_code=cfg.trust_remote_code)
 
 

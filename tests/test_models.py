@@ -92,6 +92,20 @@ def test_random_init_differs_from_pretrained(tiny_model_dir):
     assert not torch.equal(a, b)
 
 
+def test_new_head_is_seeded(tiny_model_dir, tmp_path):
+    """A head missing from the checkpoint starts the same in every process: the torch RNG
+    is seeded before loading (its initial state differs per process)."""
+    from transformers import AutoModel
+
+    AutoModel.from_pretrained(str(tiny_model_dir)).save_pretrained(tmp_path / "encoder")  # no qa_outputs
+    heads = []
+    for noise in (1, 2):
+        torch.manual_seed(noise)  # stands in for a fresh process's RNG state
+        m = load_model(ModelConfig(name=str(tmp_path / "encoder")), AutoModelForQuestionAnswering, 7)
+        heads.append(m.qa_outputs.weight.detach().clone())
+    assert torch.equal(heads[0], heads[1])
+
+
 def test_model_resolution(tmp_path):
     assert resolve_model_path("bundled").endswith("model")
     assert resolve_model_path("google/electra-small-discriminator") == "google/electra-small-discriminator"
