@@ -21,7 +21,7 @@ import random
 from pathlib import Path
 from typing import Any
 
-from .squad import DataError, LoadReport, read_json_file, validate_record
+from .squad import DataError, LoadReport, collect, read_json_file, validate_record
 
 # ADL split names, and the names this project uses for them elsewhere (data.split, data.eval_split).
 ADL_SPLITS = {"train": "train.json", "valid": "valid.json", "validation": "valid.json", "test": "test.json"}
@@ -55,7 +55,11 @@ def load_adl(directory: str | Path, split: str, misplaced: str = "error",
     if not isinstance(data, list):
         raise DataError(src, None, None, "expected a JSON list of question records")
     report = LoadReport(source=src)
-    out, seen = [], {}
+    rows = _adl_rows(data, context, src, misplaced, report)
+    return collect(rows, src, report, max_examples), report
+
+
+def _adl_rows(data: list, context: list[str], src: str, misplaced: str, report: LoadReport):
     for n, rec in enumerate(data):
         report.read += 1
         if not isinstance(rec, dict):
@@ -85,19 +89,9 @@ def load_adl(directory: str | Path, split: str, misplaced: str = "error",
             qa = {"id": rec.get("id"), "question": rec.get("question"), "context": context[relevant], "title": "",
                   "answers": {"text": [answer["text"]], "answer_start": [answer["start"]]}}
             row = validate_record(rid, qa, src, False, misplaced, report)
-            if row is None:
-                continue
-            row.update({"candidates": candidates, "label": idx.index(relevant)})
-        if row["id"] in seen:
-            raise DataError(src, rid, "id", f"duplicate id {row['id']!r} (first seen at record {seen[row['id']]})")
-        seen[row["id"]] = rid
-        out.append(row)
-        if max_examples is not None and len(out) >= max_examples:
-            break
-    if not out:
-        raise DataError(src, None, None, "no usable records")
-    report.kept = len(out)
-    return out, report
+            if row is not None:
+                row.update({"candidates": candidates, "label": idx.index(relevant)})
+        yield rid, row
 
 
 def _validate_unlabelled(rid: str, rec: dict, src: str) -> dict:

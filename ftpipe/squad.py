@@ -241,11 +241,22 @@ def load_examples(
         else:
             records = _iter_squad_json(path, read_json_file(path))
     report = LoadReport(source=src)
+
+    def rows():
+        for rid, rec in records:
+            report.read += 1
+            yield rid, validate_record(rid, rec, src, version_2, misplaced, report)
+
+    return collect(rows(), src, report, max_examples), report
+
+
+def collect(rows: Iterable[tuple[str, dict | None]], src: str, report: LoadReport,
+            max_examples: int | None) -> list[dict]:
+    """Keep validated rows (None: skipped, already counted), refusing duplicate ids, up to
+    ``max_examples``; shared by every loader."""
     out: list[dict] = []
     seen: dict[str, str] = {}
-    for rid, rec in records:
-        report.read += 1
-        row = validate_record(rid, rec, src, version_2, misplaced, report)
+    for rid, row in rows:
         if row is None:
             continue
         if row["id"] in seen:
@@ -257,7 +268,7 @@ def load_examples(
     if not out:
         raise DataError(src, None, None, "no usable records")
     report.kept = len(out)
-    return out, report
+    return out
 
 
 def _iter_hub(name: str, split: str) -> Iterable[tuple[str, dict]]:
