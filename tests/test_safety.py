@@ -1,0 +1,91 @@
+"""No half-written outputs and safe loading: a failed write leaves the previous file or
+directory untouched (and no temporary files), model code from a checkpoint directory runs
+only when ``trust_remote_code`` asks for it, and every ``torch.load`` is weights-only."""
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+from ftpipe.io import atomic_dir, write_json, write_jsonl
+
+
+class Unserialisable:
+    pass
+
+
+def test_failed_json_write_keeps_the_previous_file(tmp_path):
+    path = tmp_path / "metrics.json"
+    write_json(path, {"f1": 1.0})
+    with pytest.raises(TypeError):
+        write_json(path, {"f1": Unserialisable()})
+    assert json.loads(path.read_text()) == {"f1": 1.0}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
+
+
+def test_failed_jsonl_write_leaves_no_file(tmp_path):
+    def rows():
+        yield {"id": 1}
+        raise RuntimeError("killed half-way")
+
+    with pytest.raises(RuntimeError):
+        write_jsonl(tmp_path / "train.jsonl", rows())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_directory_write_keeps_the_previous_directory(tmp_path):
+    out = tmp_path / "model"
+    with atomic_dir(out) as tmp:
+        (tmp / "weights").write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_dir(out) as tmp:
+            (tmp / "weights").write_text("new, half")
+            raise RuntimeError("training crashed while saving")
+    assert (out / "weights").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    with atomic_dir(out) as tmp:  # and a successful write replaces it whole
+        (tmp / "other").write_text("new")
+    assert sorted(p.name for p in out.iterdir()) == ["other"]
+
+
+def test_checkpoint_code_runs_only_with_trust_remote_code(tiny_model_dir, tmp_path):
+    """A model directory whose config points at its own Python code (auto_map) must not
+    execute that code unless model.trust_remote_code is true."""
+    import shutil
+
+    from transformers import AutoModelForQuestionAnswering
+
+    from ftpipe.config import ModelConfig
+    from ftpipe.models import load_model
+
+    model_dir = tmp_path / "remote"
+    shutil.copytree(tiny_model_dir, model_dir)
+    marker = tmp_path / "code-ran"
+    (model_dir / "evil.py").write_text(
+        f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n"
+        "from transformers import BertForQuestionAnswering as EvilQA\n")
+    cfg = json.loads((model_dir / "config.json").read_text())
+    cfg["auto_map"] = {"AutoModelForQuestionAnswering": "evil.EvilQA"}
+    (model_dir / "config.json").write_text(json.dumps(cfg))
+
+    model = load_model(ModelConfig(name=str(model_dir)), AutoModelForQuestionAnswering, seed=0)
+    assert not marker.exists()
+    assert type(model).__module__.startswith("transformers.")
+
+    load_model(ModelConfig(name=str(model_dir), trust_remote_code=True), AutoModelForQuestionAnswering, seed=0)
+    assert marker.exists()  # the test would pass vacuously if the code could never run
+
+
+def test_every_torch_load_is_weights_only():
+    calls = []
+    for path in sorted((REPO / "ftpipe").glob("*.py")) + sorted((REPO / "stages").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "load"
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "torch"):
+                kw = {k.arg: k.value for k in node.keywords}
+                ok = isinstance(kw.get("weights_only"), ast.Constant) and kw["weights_only"].value is True
+                calls.append((f"{Path(path).name}:{node.lineno}", ok))
+    assert calls, "no torch.load found: the scan itself is broken"
+    assert [c for c, ok in calls if not ok] == []
