@@ -120,7 +120,8 @@ def test_queued_grid_runs_and_appears_in_the_report(project):
     from ftpipe.report import experiments
 
     sh("git add -A && git commit -qm grid-baseline --allow-empty", project)
-    sh("dvc exp run --queue -S 'train.batch_size=4,16'", project)
+    # the grid form: a fixed key beside a swept one
+    sh("dvc exp run --queue -S train.method=lora -S 'train.lora.r=2,4'", project)
     sh("dvc queue start -j 1", project)
     deadline = time.time() + 900
     while time.time() < deadline:
@@ -131,11 +132,15 @@ def test_queued_grid_runs_and_appears_in_the_report(project):
     assert "Failed" not in status, status
     show = json.loads(sh("dvc exp show --json", project).stdout)
     (project / "exp_show.json").write_text(json.dumps(show, indent=1))
-    grid = {e["params"]["train"]["batch_size"]: e for e in experiments(show)}
-    assert {4, 16} <= set(grid) and all("metrics/eval.json" in grid[b]["metrics"] for b in (4, 16))
+    grid = {e["params"]["train"]["lora"]["r"]: e for e in experiments(show)
+            if e["params"]["train"]["method"] == "lora"}
+    assert {2, 4} <= set(grid) and all("metrics/eval.json" in grid[r]["metrics"] for r in (2, 4))
     out = sh("python -m ftpipe.report --out reports", project).stdout
     table = (project / "reports/comparison.md").read_text()
-    for b in (4, 16):
-        assert f"| {grid[b]['name']} |" in table
+    rows = {r: next(line for line in table.splitlines() if f"| {grid[r]['name']} |" in line) for r in (2, 4)}
+    for r, line in rows.items():
+        assert f"| lora | {r} |" in line
+    pct = {r: float(rows[r].split("|")[7]) for r in rows}  # trainable_pct: rank 4 has twice the adapters
+    assert 0 < pct[2] < pct[4] < 100
     assert (project / "reports/metric_vs_trainable.png").is_file()
     assert (project / "reports/epochs_overlay.png").is_file() and "epochs_overlay.png" in out
