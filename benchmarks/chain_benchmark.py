@@ -35,7 +35,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default=str(SHARED / "squad_v1.1" / "train-v1.1-subset-first44articles.json"))
     ap.add_argument("--questions", type=int, default=500)
-    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=2, help="for both models; the rest of each model's training "
+                    "settings comes from params.yaml (mc.train and train)")
     ap.add_argument("--candidates", type=int, default=4)
     ap.add_argument("--mc-max-length", type=int, default=256)
     ap.add_argument("--model", default="bundled")
@@ -50,9 +51,9 @@ def main() -> None:
 
     from ftpipe import choice, qa
     from ftpipe.chain import answer_chosen, chain_metrics, choose
-    from ftpipe.config import ModelConfig, PredictConfig, TokenizeConfig, TrainConfig, build
+    from ftpipe.config import ModelConfig, PredictConfig, TokenizeConfig, TrainConfig, build, load_params, to_dict
     from ftpipe.metrics import squad_metrics
-    from ftpipe.models import load_model, load_tokenizer
+    from ftpipe.models import apply_method, load_model, load_tokenizer
     from ftpipe.paragraphs import derive_candidates
     from ftpipe.squad import load_examples, split_examples
     from ftpipe.training import fit
@@ -67,20 +68,21 @@ def main() -> None:
     mcfg = ModelConfig(name=args.model, pretrained=not args.random_init)
     tokenizer = load_tokenizer(mcfg)
     pcfg, tok = PredictConfig(), TokenizeConfig()
-    common = {"epochs": args.epochs, "log_every": 20, "checkpoint_every": 0, "precision": "auto"}
+    params = load_params(REPO / "params.yaml")  # the pipeline's own settings, so the figures describe them
+    common = {"epochs": args.epochs, "log_every": 20, "checkpoint_every": 0}
 
     def train_model(auto_class, ds, cfg, collate, evaluate, best):
-        model = load_model(mcfg, auto_class, args.seed)
+        model = apply_method(load_model(mcfg, auto_class, args.seed), cfg)
         rows = ds.select_columns([c for c in ds.column_names if c not in ("length", "example_index", "id")])
         with tempfile.TemporaryDirectory() as tmp:
             res = fit(model, rows, collate, ds["length"], cfg, args.seed, evaluate=evaluate, log_dir=tmp,
                       best_metric=best)
         return model, res
 
-    # multiple choice (the study: batch 2 x accumulation 4; here 2 x 2, lr 2e-4 as params.yaml)
+    # multiple choice (the study: batch 2 x accumulation 4; params.yaml mc.train)
     mc_train = datasets.Dataset.from_dict(choice.tokenize_choices(train, tokenizer, args.mc_max_length))
     mc_eval = datasets.Dataset.from_dict(choice.tokenize_choices(evals, tokenizer, args.mc_max_length))
-    mc_cfg = build(TrainConfig, {**common, "batch_size": 2, "grad_accum": 2, "lr": 2e-4})
+    mc_cfg = build(TrainConfig, {**to_dict(params.mc.train), **common})
     mc_model, mc_res = train_model(AutoModelForMultipleChoice, mc_train, mc_cfg,
                                    choice.train_collator(tokenizer, mc_train.column_names),
                                    choice.evaluator(mc_eval, tokenizer.pad_token_id, pcfg.batch_size, "auto"),
@@ -88,7 +90,7 @@ def main() -> None:
     # QA on the gold paragraphs
     qa_train = datasets.Dataset.from_dict(tokenize_train(to_columns(train), tokenizer, tok.max_length, tok.stride))
     qa_eval = datasets.Dataset.from_dict(tokenize_eval(to_columns(evals), tokenizer, tok.max_length, tok.stride))
-    qa_cfg = build(TrainConfig, {**common, "batch_size": 8, "lr": 2e-4})
+    qa_cfg = build(TrainConfig, {**to_dict(params.train), **common})
     qa_model, qa_res = train_model(AutoModelForQuestionAnswering, qa_train, qa_cfg,
                                    qa.train_collator(tokenizer, qa_train.column_names),
                                    qa.evaluator(qa_eval, evals, tokenizer.pad_token_id, pcfg, False, "auto"), "f1")
@@ -104,7 +106,9 @@ def main() -> None:
     out = {
         **machine(), "data": Path(args.data).name, "pretrained": not args.random_init,
         "train_questions": len(train), "eval_questions": len(evals), "candidates": args.candidates,
-        "epochs": args.epochs, "mc_accuracy": chain["mc_accuracy"],
+        "mc_max_length": args.mc_max_length,
+        "epochs": args.epochs, "mc_train": to_dict(mc_cfg), "qa_train": to_dict(qa_cfg),
+        "mc_accuracy": chain["mc_accuracy"],
         "qa_gold_exact_match": round(gold["exact_match"], 2), "qa_gold_f1": round(gold["f1"], 2),
         "end_to_end_exact_match": chain["end_to_end_exact_match"], "end_to_end_f1": chain["end_to_end_f1"],
         "breakdown": chain["breakdown"], "mc_per_epoch": mc_res.history.epochs,
