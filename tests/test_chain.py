@@ -83,6 +83,23 @@ def test_adl_bad_context_file_and_split(tmp_path):
         load_adl(tmp_path / "adl", "train")
 
 
+@pytest.mark.parametrize("name, content, match", [
+    ("train.json", b'[{"id": "a1", "question": ', "not valid JSON"),
+    ("train.json", "[]".encode("utf-16"), "not UTF-8"),
+    ("context.json", b'["ok", ', "not valid JSON"),
+    ("train.json", None, "file not found"),
+])
+def test_adl_broken_files_name_the_file(tmp_path, name, content, match):
+    d = adl_dir(tmp_path)
+    if content is None:
+        (d / name).unlink()
+    else:
+        (d / name).write_bytes(content)
+    with pytest.raises(DataError, match=match) as e:
+        load_adl(d, "train")
+    assert str(d / name) in str(e.value)
+
+
 def test_adl_duplicate_ids(tmp_path):
     rec = {"id": "x", "question": "q", "paragraphs": [0, 1], "relevant": 0,
            "answer": {"text": "1928年", "start": PARAGRAPHS[0].index("1928年")}}

@@ -54,6 +54,15 @@ def test_broken_files(tmp_path, content, match):
     assert str(p) in str(e.value)
 
 
+def test_broken_jsonl_line_names_file_and_line(tmp_path):
+    p = tmp_path / "d.jsonl"
+    good = {"id": "q1", "context": CONTEXT, "question": "Q?", "answers": {"text": ["Nile"], "answer_start": [4]}}
+    p.write_text(json.dumps(good) + "\n" + '{"id": "q2", "context": ' + "\n")
+    with pytest.raises(DataError, match="not valid JSON") as e:
+        load_examples(str(p))
+    assert str(p) in str(e.value) and "line 2" in str(e.value)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(DataError, match="file not found"):
         load_examples(str(tmp_path / "none.json"))
