@@ -1,7 +1,8 @@
 import pytest
 
 from ftpipe.squad import DataError
-from ftpipe.windows import check_question_lengths, to_columns, tokenize_eval, tokenize_train
+from ftpipe.windows import (check_question_lengths, to_columns, tokenize_eval, tokenize_train, unknown_token_pct,
+                            vocabulary_warning)
 
 # A long context: 60 numbered sentences, so windows of 64 tokens with stride 16 overlap many times.
 LONG = " ".join(f"Sentence number {i} mentions the river Wye{i} and its bridges." for i in range(60))
@@ -93,3 +94,18 @@ def test_question_longer_than_max_length_names_the_record(tokenizer):
     examples = [ex("long-q", "Wye5", question="why " * 80)]
     with pytest.raises(DataError, match=r"train.jsonl: record long-q: field 'question'"):
         check_question_lengths(examples, tokenizer, 64, "train.jsonl")
+
+
+def test_unknown_tokens_are_measured_and_a_foreign_vocabulary_is_flagged(tokenizer):
+    """The bundled English vocabulary has few CJK characters: Chinese text becomes [UNK]."""
+    english = tokenize_train(to_columns([ex("en", "Wye5")]), tokenizer, 64, 16, pad_to_max_length=True)
+    assert unknown_token_pct(english["input_ids"], tokenizer) == 0.0
+    zh = "鑫淼犇骉麤靐龘"  # rare characters, none in the uncased English vocabulary
+    rows = to_columns([ex("zh", "鑫淼", context=zh * 3, question="哪裡？")])
+    pct = unknown_token_pct(tokenize_train(rows, tokenizer, 64, 16)["input_ids"], tokenizer)
+    assert pct > 50
+    padded = tokenize_train(rows, tokenizer, 64, 16, pad_to_max_length=True)["input_ids"]
+    assert unknown_token_pct(padded, tokenizer) == pct  # padding is not text: it does not dilute the share
+    assert vocabulary_warning(0.0, "bundled", "train.jsonl") is None
+    msg = vocabulary_warning(pct, "bundled", "data/prepared/train.jsonl")
+    assert "data/prepared/train.jsonl" in msg and "[UNK]" in msg and "'bundled'" in msg
