@@ -43,6 +43,7 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=None, help="default: the per-method default of train.lr")
     ap.add_argument("--method", default="full")
     ap.add_argument("--lora-r", type=int, default=8, help="LoRA rank (alpha stays params.yaml's 16)")
+    ap.add_argument("--use-rslora", action="store_true", help="rank-stabilised scaling alpha/sqrt(r)")
     ap.add_argument("--model", default="bundled")
     ap.add_argument("--max-steps", type=int, default=None)
     ap.add_argument("--seed", type=int, default=42)
@@ -64,7 +65,7 @@ def main() -> None:
     tokenize_s = time.perf_counter() - t0
 
     cfg = build(TrainConfig, {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr,
-                              "method": args.method, "lora": {"r": args.lora_r}, "max_steps": args.max_steps,
+                              "method": args.method, "lora": {"r": args.lora_r, "use_rslora": args.use_rslora}, "max_steps": args.max_steps,
                               "log_every": 20,
                               "precision": args.precision,
                               "checkpoint_every": 0})
@@ -83,7 +84,8 @@ def main() -> None:
         "data": Path(args.data).name, "train_questions": len(train), "eval_questions": len(evals),
         "train_windows": len(train_ds), "eval_windows": len(eval_ds), "epochs": args.epochs,
         "batch_size": args.batch_size, "lr": cfg.learning_rate, "method": args.method,
-        "lora_r": args.lora_r if args.method == "lora" else None, **counts,
+        "lora_r": args.lora_r if args.method == "lora" else None,
+        "use_rslora": args.use_rslora, **counts,
         "exact_match": round(m["exact_match"], 2), "f1": round(m["f1"], 2),
         "per_epoch": result.history.epochs,
         "tokenize_s": round(tokenize_s, 2), "train_time_s": round(result.train_time_s, 1),
