@@ -144,3 +144,9 @@ def test_queued_grid_runs_and_appears_in_the_report(project):
     assert 0 < pct[2] < pct[4] < 100
     assert (project / "reports/metric_vs_trainable.png").is_file()
     assert (project / "reports/epochs_overlay.png").is_file() and "epochs_overlay.png" in out
+    # dvc plots diff overlays the same curves: one plot, both experiments' rows
+    names = [grid[r]["name"] for r in (2, 4)]
+    plots = json.loads(sh(f"dvc plots diff {' '.join(names)} --json", project).stdout)["data"]
+    loss = plots["QA training loss"][0]
+    assert set(names) <= set(loss["revisions"])
+    assert set(names) <= {row["rev"] for row in loss["content"]["data"]["values"]}
