@@ -14,6 +14,7 @@ back to characters of the context without knowing the tokenizer.
 
 from __future__ import annotations
 
+import sys
 from typing import Any, Iterable, Sequence
 
 from .squad import DataError
@@ -44,6 +45,15 @@ def vocabulary_warning(pct: float, model_name: str, source: str) -> str | None:
     return (f"WARNING: {source}: {pct:.1f} % of tokens are [UNK] for model {model_name!r}: its vocabulary "
             "does not cover this text (a different language?). Training will learn little; use a model "
             "whose vocabulary fits the data (e.g. bert-base-chinese for Chinese).")
+
+
+def check_vocabulary(sequences: Iterable[Sequence[int]], tokenizer: Any, model_name: str, source: str) -> float:
+    """The [UNK] percentage of ``sequences``, warning on stderr when the vocabulary does not fit."""
+    pct = unknown_token_pct(sequences, tokenizer)
+    warning = vocabulary_warning(pct, model_name, source)
+    if warning:
+        print(warning, file=sys.stderr)
+    return pct
 
 
 def check_question_lengths(examples: list[dict], tokenizer: Any, max_length: int, source: str) -> None:

@@ -4,13 +4,10 @@ Reads params: model.name, tokenize. Training params do not touch this stage, so
 changing them never re-tokenizes.
 """
 
-import sys
-
 from ftpipe import cli
 from ftpipe.io import atomic_dir, read_jsonl, write_json
 from ftpipe.models import load_tokenizer
-from ftpipe.windows import (check_question_lengths, to_columns, tokenize_eval, tokenize_train, unknown_token_pct,
-                            vocabulary_warning)
+from ftpipe.windows import check_question_lengths, check_vocabulary, to_columns, tokenize_eval, tokenize_train
 
 
 def main(args, params):
@@ -31,11 +28,8 @@ def main(args, params):
             info[split] = {"examples": len(examples), "windows": len(lengths),
                            "windows_per_example": round(len(lengths) / len(examples), 4),
                            "mean_tokens": round(sum(lengths) / len(lengths), 2), "max_tokens": max(lengths),
-                           "unk_token_pct": unknown_token_pct(cols["input_ids"], tokenizer)}
+                           "unk_token_pct": check_vocabulary(cols["input_ids"], tokenizer, params.model.name, path)}
             print(f"[tokenize] {split}: {info[split]}")
-            warning = vocabulary_warning(info[split]["unk_token_pct"], params.model.name, path)
-            if warning:
-                print(warning, file=sys.stderr)
     write_json(args.report, info)
 
 

@@ -6,7 +6,6 @@ paragraph + mc.candidates - 1 seeded distractors from the same article). Reads p
 seed, mc.candidates, mc.max_length, mc.model.name.
 """
 
-import sys
 from pathlib import Path
 
 from ftpipe import cli
@@ -14,7 +13,7 @@ from ftpipe.choice import tokenize_choices
 from ftpipe.io import atomic_dir, read_jsonl, write_json, write_jsonl
 from ftpipe.models import load_tokenizer
 from ftpipe.paragraphs import check_candidates, derive_candidates
-from ftpipe.windows import unknown_token_pct, vocabulary_warning
+from ftpipe.windows import check_vocabulary
 
 
 def main(args, params):
@@ -37,11 +36,9 @@ def main(args, params):
             info[split] = {"questions": len(records), "candidates": sum(len(r["candidates"]) for r in records),
                            "mean_longest_tokens": round(sum(lengths) / len(lengths), 2),
                            "truncated_sequences": sum(len(ids) >= mc.max_length for g in cols["input_ids"] for ids in g),
-                           "unk_token_pct": unknown_token_pct((ids for g in cols["input_ids"] for ids in g), tokenizer)}
+                           "unk_token_pct": check_vocabulary((ids for g in cols["input_ids"] for ids in g), tokenizer,
+                                                             mc.model.name, f"{args.prepared}/{split}.jsonl")}
             print(f"[tokenize_mc] {split}: {info[split]}")
-            warning = vocabulary_warning(info[split]["unk_token_pct"], mc.model.name, f"{args.prepared}/{split}.jsonl")
-            if warning:
-                print(warning, file=sys.stderr)
     write_json(args.report, info)
 
 
