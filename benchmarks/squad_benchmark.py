@@ -75,7 +75,10 @@ def main() -> None:
     cfg = to_dict(params.train)
     cfg.update({k: v for k, v in overrides.items() if v is not None})
     cfg.update(log_every=20, checkpoint_every=0)
-    cfg["lora"].update({"r": args.lora_r or cfg["lora"]["r"], "use_rslora": args.use_rslora or cfg["lora"]["use_rslora"]})
+    if args.lora_r is not None:
+        cfg["lora"]["r"] = args.lora_r
+    if args.use_rslora:
+        cfg["lora"]["use_rslora"] = True
     cfg = build(TrainConfig, cfg, "train", "params.yaml + options")
     model = apply_method(load_model(ModelConfig(name=args.model), AutoModelForQuestionAnswering, args.seed), cfg)
     counts = count_parameters(model)
