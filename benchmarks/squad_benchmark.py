@@ -4,6 +4,7 @@ training features/s, prediction time and peak memory.
 
     python benchmarks/squad_benchmark.py                       # 10,000 questions, 2 epochs
     python benchmarks/squad_benchmark.py --batch-size 32 --lr 3e-4
+    python benchmarks/squad_benchmark.py --lr 3e-4 --layer-decay 0.8
     python benchmarks/squad_benchmark.py --questions 2000 --epochs 1 --method lora --lr 4e-4
 
 Training, tokenization and prediction settings are params.yaml's (train, tokenize,
@@ -45,6 +46,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=None, help="default: params.yaml train.batch_size")
     ap.add_argument("--lr", type=float, default=None, help="default: params.yaml train.lr")
+    ap.add_argument("--layer-decay", type=float, default=None, help="default: params.yaml train.layer_decay")
     ap.add_argument("--method", default=None, help="default: params.yaml train.method")
     ap.add_argument("--lora-r", type=int, default=None, help="default: params.yaml train.lora.r")
     ap.add_argument("--use-rslora", action="store_true", help="rank-stabilised scaling alpha/sqrt(r)")
@@ -70,8 +72,8 @@ def main() -> None:
     eval_ds = datasets.Dataset.from_dict(tokenize_eval(to_columns(evals), tokenizer, tok_cfg.max_length, tok_cfg.stride))
     tokenize_s = time.perf_counter() - t0
 
-    overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "method": args.method,
-                 "precision": args.precision, "max_steps": args.max_steps}
+    overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "layer_decay": args.layer_decay,
+                 "method": args.method, "precision": args.precision, "max_steps": args.max_steps}
     cfg = to_dict(params.train)
     cfg.update({k: v for k, v in overrides.items() if v is not None})
     cfg.update(log_every=20, checkpoint_every=0)
@@ -93,7 +95,8 @@ def main() -> None:
         **machine(), "precision": cfg.precision,
         "data": Path(args.data).name, "train_questions": len(train), "eval_questions": len(evals),
         "train_windows": len(train_ds), "eval_windows": len(eval_ds), "epochs": args.epochs,
-        "batch_size": cfg.batch_size, "lr": cfg.learning_rate, "seed": args.seed, "method": cfg.method,
+        "batch_size": cfg.batch_size, "lr": cfg.learning_rate, "layer_decay": cfg.layer_decay,
+        "seed": args.seed, "method": cfg.method,
         "lora_r": cfg.lora.r if cfg.method == "lora" else None,
         "use_rslora": cfg.lora.use_rslora if cfg.method == "lora" else None, **counts,
         "exact_match": round(m["exact_match"], 2), "f1": round(m["f1"], 2),
@@ -107,8 +110,9 @@ def main() -> None:
     }
     print(json.dumps(out, indent=2))
     lora = f"_r{cfg.lora.r}{'_rslora' if cfg.lora.use_rslora else ''}" if cfg.method == "lora" else ""
+    decay = f"_ld{cfg.layer_decay:g}" if cfg.layer_decay != 1.0 else ""
     default = REPO / "benchmarks" / "results" / (f"squad_{args.questions}q_{args.epochs}ep_{cfg.method}{lora}"
-                                                  f"_b{cfg.batch_size}_lr{cfg.learning_rate:g}_seed{args.seed}.json")
+                                                  f"_b{cfg.batch_size}_lr{cfg.learning_rate:g}{decay}_seed{args.seed}.json")
     write_json(args.out or default, out)
 
 

@@ -109,6 +109,8 @@ class TrainConfig:
     grad_accum: int = 1
     lr: float | None = None  # null: DEFAULT_LR[method]
     weight_decay: float = 0.01
+    # Layer-wise lr decay: layer i from the top trains at lr * layer_decay**i; 1.0 = off.
+    layer_decay: float = 1.0
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0
     # auto: bf16 on CPUs and GPUs that support it, fp16 on older GPUs; or bf16 | fp16 | fp32.
@@ -131,6 +133,7 @@ class TrainConfig:
         _check(self.grad_accum >= 1, key, "grad_accum", "an integer >= 1")
         _check(self.lr is None or self.lr > 0, key, "lr", "a number > 0 or null")
         _check(self.weight_decay >= 0, key, "weight_decay", "a number >= 0")
+        _check(0 < self.layer_decay <= 1, key, "layer_decay", "0 < layer_decay <= 1 (1.0: off)")
         _check(0 <= self.warmup_ratio < 1, key, "warmup_ratio", "0 <= warmup_ratio < 1")
         _check(self.max_grad_norm > 0, key, "max_grad_norm", "a number > 0")
         _check(self.precision in ("auto", "bf16", "fp16", "fp32"), key, "precision", "auto | bf16 | fp16 | fp32")

@@ -15,6 +15,7 @@ import hashlib
 import itertools
 import json
 import math
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -99,14 +100,40 @@ class PadCollator:
 # ---------------------------------------------------------------- optimisation
 
 
-def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
-    decay, no_decay = [], []
+_LAYER_INDEX = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
+
+
+def layer_depth(name: str, num_layers: int) -> int:
+    """Depth of a parameter for layer-wise lr decay: 0 embeddings, i + 1 encoder layer i,
+    ``num_layers + 1`` everything above the encoder (pooler, task head)."""
+    m = _LAYER_INDEX.search(name)
+    if m:
+        return int(m.group(1)) + 1
+    return 0 if "embeddings" in name else num_layers + 1
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float, lr: float, layer_decay: float = 1.0) -> list[dict]:
+    """AdamW groups: no weight decay on biases and norms; with ``layer_decay`` < 1 each
+    layer's lr is ``lr * layer_decay ** (depth of the head - depth of the layer)``.
+
+    Layer-wise lr decay (ELECTRA, Clark et al. 2020) keeps the general lower layers close
+    to their pretrained values while the task head and the top layers move at the full lr.
+    """
+    num_layers = getattr(getattr(model, "config", None), "num_hidden_layers", None)
+    if layer_decay != 1.0 and not num_layers:
+        raise ValueError("train.layer_decay < 1 needs a model whose config has num_hidden_layers")
+    groups: dict[tuple[int, bool], list] = {}
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
+        depth = layer_depth(name, num_layers) if layer_decay != 1.0 else 0
         # No decay on biases and normalisation weights (LayerNorm / RMSNorm, any naming).
-        (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        no_decay = p.ndim < 2 or "norm" in name.lower()
+        groups.setdefault((depth, no_decay), []).append(p)
+    top = (num_layers or 0) + 1 if layer_decay != 1.0 else 0
+    return [{"params": ps, "weight_decay": 0.0 if no_decay else weight_decay,
+             "lr": lr * layer_decay ** (top - depth)}
+            for (depth, no_decay), ps in sorted(groups.items())]
 
 
 def resolve_precision(precision: str) -> str:
@@ -235,7 +262,8 @@ def fit(
     set_seed(seed)
     sampler = LengthGroupedBatchSampler(lengths, cfg.batch_size, seed, cfg.group_by_length)
     loader = DataLoader(train_rows, batch_sampler=sampler, collate_fn=collate)
-    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.learning_rate)
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay, cfg.learning_rate, cfg.layer_decay),
+                                  lr=cfg.learning_rate)
     steps_per_epoch = math.ceil(len(sampler) / cfg.grad_accum)
     total_steps = steps_per_epoch * cfg.epochs
     if cfg.max_steps is not None:

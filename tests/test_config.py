@@ -39,6 +39,8 @@ def test_params_yaml_lists_every_key():
     ({"train": {"lr": math.nan}}, "finite"),
     ({"train": {"lr": math.inf}}, "finite"),
     ({"train": {"method": "adapter"}}, "full | bitfit | lora"),
+    ({"train": {"layer_decay": 1.5}}, "train.layer_decay"),
+    ({"train": {"layer_decay": 0}}, "train.layer_decay"),
     ({"train": {"lora": {"r": 0}}}, "train.lora.r"),
     ({"tokenize": {"max_length": 256, "stride": 256}}, "tokenize.stride"),
     ({"data": {"test_size": 1.0}}, "data.test_size"),

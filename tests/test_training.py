@@ -5,7 +5,8 @@ import torch
 from ftpipe.config import ModelConfig, PredictConfig, TrainConfig, build
 from ftpipe.models import load_model
 from ftpipe.qa import evaluator, train_collator
-from ftpipe.training import LengthGroupedBatchSampler, PadCollator, fit
+from ftpipe.models import apply_method
+from ftpipe.training import LengthGroupedBatchSampler, PadCollator, fit, param_groups
 from ftpipe.windows import to_columns, tokenize_eval, tokenize_train
 
 
@@ -33,6 +34,48 @@ def test_pad_collator_pads_to_the_longest_row_and_nested_choices():
     assert out["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
     nested = c([{"input_ids": [[1, 2], [1]], "attention_mask": [[1, 1], [1]], "label": 0}])
     assert nested["input_ids"].shape == (1, 2, 2)
+
+
+def lr_by_param(model, groups):
+    by_id = {id(p): (g["lr"], g["weight_decay"]) for g in groups for p in g["params"]}
+    return {name: by_id[id(p)] for name, p in model.named_parameters() if id(p) in by_id}
+
+
+def test_param_groups_without_layer_decay_split_only_weight_decay(tiny_model_dir):
+    from transformers import AutoModelForQuestionAnswering
+
+    model = load_model(ModelConfig(name=str(tiny_model_dir)), AutoModelForQuestionAnswering, seed=0)
+    lrs = lr_by_param(model, param_groups(model, 0.01, 1e-3))
+    assert len(lrs) == sum(1 for _ in model.parameters())  # every parameter, once
+    assert {lr for lr, _ in lrs.values()} == {1e-3}
+    assert lrs["bert.encoder.layer.0.attention.self.query.weight"][1] == 0.01
+    assert lrs["bert.encoder.layer.0.attention.self.query.bias"][1] == 0.0
+    assert lrs["bert.embeddings.LayerNorm.weight"][1] == 0.0
+
+
+def test_layer_decay_scales_lr_from_the_head_down_to_the_embeddings(tiny_model_dir):
+    from transformers import AutoModelForQuestionAnswering
+
+    model = load_model(ModelConfig(name=str(tiny_model_dir)), AutoModelForQuestionAnswering, seed=0)
+    lrs = lr_by_param(model, param_groups(model, 0.01, 1e-3, layer_decay=0.5))  # 2 layers
+    assert len(lrs) == sum(1 for _ in model.parameters())
+    assert lrs["qa_outputs.weight"] == (1e-3, 0.01)
+    assert lrs["bert.encoder.layer.1.output.dense.weight"] == (5e-4, 0.01)
+    assert lrs["bert.encoder.layer.0.output.LayerNorm.weight"] == (2.5e-4, 0.0)
+    assert lrs["bert.embeddings.word_embeddings.weight"] == (1.25e-4, 0.01)
+
+
+def test_layer_decay_reaches_lora_adapters_by_their_layer(tiny_model_dir):
+    from transformers import AutoModelForQuestionAnswering
+
+    cfg = build(TrainConfig, {"method": "lora", "layer_decay": 0.5, "lora": {"r": 2}})
+    model = apply_method(load_model(ModelConfig(name=str(tiny_model_dir)), AutoModelForQuestionAnswering, seed=0), cfg)
+    lrs = lr_by_param(model, param_groups(model, 0.01, 1e-3, layer_decay=0.5))
+    assert lrs and all(p.requires_grad for n, p in model.named_parameters() if n in lrs)
+    adapters = {n: lr for n, (lr, _) in lrs.items() if "lora_A" in n}
+    assert {lr for n, lr in adapters.items() if ".layer.1." in n} == {5e-4}
+    assert {lr for n, lr in adapters.items() if ".layer.0." in n} == {2.5e-4}
+    assert {lr for n, (lr, _) in lrs.items() if "qa_outputs" in n} == {1e-3}
 
 
 CONTEXTS = [
