@@ -108,6 +108,9 @@ def layer_depth(name: str, num_layers: int) -> int:
     ``num_layers + 1`` everything above the encoder (pooler, task head)."""
     m = _LAYER_INDEX.search(name)
     if m:
+        if int(m.group(1)) >= num_layers:
+            raise ValueError(f"train.layer_decay: parameter {name} names a layer beyond the model's "
+                             f"{num_layers} (config.num_hidden_layers)")
         return int(m.group(1)) + 1
     return 0 if "embeddings" in name else num_layers + 1
 

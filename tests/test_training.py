@@ -6,7 +6,7 @@ from ftpipe.config import ModelConfig, PredictConfig, TrainConfig, build
 from ftpipe.models import load_model
 from ftpipe.qa import evaluator, train_collator
 from ftpipe.models import apply_method
-from ftpipe.training import LengthGroupedBatchSampler, PadCollator, fit, param_groups
+from ftpipe.training import LengthGroupedBatchSampler, PadCollator, fit, layer_depth, param_groups
 from ftpipe.windows import to_columns, tokenize_eval, tokenize_train
 
 
@@ -63,6 +63,17 @@ def test_layer_decay_scales_lr_from_the_head_down_to_the_embeddings(tiny_model_d
     assert lrs["bert.encoder.layer.1.output.dense.weight"] == (5e-4, 0.01)
     assert lrs["bert.encoder.layer.0.output.LayerNorm.weight"] == (2.5e-4, 0.0)
     assert lrs["bert.embeddings.word_embeddings.weight"] == (1.25e-4, 0.01)
+
+
+def test_layer_decay_needs_layers_it_can_place():
+    with pytest.raises(ValueError, match="num_hidden_layers"):
+        param_groups(torch.nn.Linear(2, 2), 0.01, 1e-3, layer_decay=0.8)
+    assert len(param_groups(torch.nn.Linear(2, 2), 0.01, 1e-3)) == 2  # off: any model
+    with pytest.raises(ValueError, match="encoder.layer.6.output.dense.weight"):
+        layer_depth("encoder.layer.6.output.dense.weight", num_layers=6)
+    assert layer_depth("encoder.layer.5.output.dense.weight", 6) == 6
+    assert layer_depth("electra.embeddings_project.weight", 12) == 0
+    assert layer_depth("classifier.dense.weight", 12) == 13
 
 
 def test_layer_decay_reaches_lora_adapters_by_their_layer(tiny_model_dir):
