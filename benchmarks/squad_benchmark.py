@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.machine import machine  # noqa: E402
-from ftpipe.config import ModelConfig, TrainConfig, build, load_params, to_dict  # noqa: E402
+from ftpipe.config import ModelConfig, TokenizeConfig, TrainConfig, build, load_params, to_dict  # noqa: E402
 from ftpipe.io import write_json  # noqa: E402
 from ftpipe.metrics import squad_metrics  # noqa: E402
 from ftpipe.models import apply_method, count_parameters, load_model, load_tokenizer  # noqa: E402
@@ -46,6 +46,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--batch-size", type=int, default=None, help="default: params.yaml train.batch_size")
     ap.add_argument("--lr", type=float, default=None, help="default: params.yaml train.lr")
+    ap.add_argument("--max-length", type=int, default=None, help="default: params.yaml tokenize.max_length")
+    ap.add_argument("--stride", type=int, default=None, help="default: params.yaml tokenize.stride")
     ap.add_argument("--layer-decay", type=float, default=None, help="default: params.yaml train.layer_decay")
     ap.add_argument("--method", default=None, help="default: params.yaml train.method")
     ap.add_argument("--lora-r", type=int, default=None, help="default: params.yaml train.lora.r")
@@ -64,7 +66,10 @@ def main() -> None:
     examples, _ = load_examples(args.data, max_examples=args.questions)
     train, evals = split_examples(examples, 0.2, args.seed)
     params = load_params(REPO / "params.yaml")  # the pipeline's own settings, so the figures describe them
-    tok_cfg, pcfg = params.tokenize, params.predict
+    pcfg = params.predict
+    tok = to_dict(params.tokenize)
+    tok.update({k: v for k, v in {"max_length": args.max_length, "stride": args.stride}.items() if v is not None})
+    tok_cfg = build(TokenizeConfig, tok, "tokenize", "params.yaml + options")
     eval_precision = args.precision or pcfg.precision
     tokenizer = load_tokenizer(ModelConfig(name=args.model))
     t0 = time.perf_counter()
@@ -94,6 +99,7 @@ def main() -> None:
     out = {
         **machine(), "precision": cfg.precision,
         "data": Path(args.data).name, "train_questions": len(train), "eval_questions": len(evals),
+        "max_length": tok_cfg.max_length, "stride": tok_cfg.stride,
         "train_windows": len(train_ds), "eval_windows": len(eval_ds), "epochs": args.epochs,
         "batch_size": cfg.batch_size, "lr": cfg.learning_rate, "layer_decay": cfg.layer_decay,
         "seed": args.seed, "method": cfg.method,
@@ -111,8 +117,9 @@ def main() -> None:
     print(json.dumps(out, indent=2))
     lora = f"_r{cfg.lora.r}{'_rslora' if cfg.lora.use_rslora else ''}" if cfg.method == "lora" else ""
     decay = f"_ld{cfg.layer_decay:g}" if cfg.layer_decay != 1.0 else ""
+    window = f"_len{tok_cfg.max_length}_stride{tok_cfg.stride}" if (args.max_length or args.stride) else ""
     default = REPO / "benchmarks" / "results" / (f"squad_{args.questions}q_{args.epochs}ep_{cfg.method}{lora}"
-                                                  f"_b{cfg.batch_size}_lr{cfg.learning_rate:g}{decay}_seed{args.seed}.json")
+                                                  f"_b{cfg.batch_size}_lr{cfg.learning_rate:g}{decay}{window}_seed{args.seed}.json")
     write_json(args.out or default, out)
 
 
