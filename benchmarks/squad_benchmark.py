@@ -22,12 +22,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from benchmarks.machine import machine  # noqa: E402
-from ftpipe.config import ModelConfig, TokenizeConfig, TrainConfig, build, load_params, to_dict  # noqa: E402
+from ftpipe.config import ModelConfig, build, load_params, to_dict  # noqa: E402
 from ftpipe.io import write_json  # noqa: E402
 from ftpipe.metrics import squad_metrics  # noqa: E402
 from ftpipe.models import apply_method, count_parameters, load_model, load_tokenizer  # noqa: E402
@@ -37,6 +38,13 @@ from ftpipe.training import fit  # noqa: E402
 from ftpipe.windows import to_columns, tokenize_eval, tokenize_train  # noqa: E402
 
 SQUAD = REPO.parent / "shared" / "data" / "squad_v1.1" / "train-v1.1-subset-first44articles.json"
+
+
+def with_options(section: Any, key: str, **options: Any) -> Any:
+    """params.yaml's ``section`` with the options that were given (not None), validated as params."""
+    data = to_dict(section)
+    data.update({k: v for k, v in options.items() if v is not None})
+    return build(type(section), data, key, "params.yaml + options")
 
 
 def main() -> None:
@@ -67,9 +75,7 @@ def main() -> None:
     train, evals = split_examples(examples, 0.2, args.seed)
     params = load_params(REPO / "params.yaml")  # the pipeline's own settings, so the figures describe them
     pcfg = params.predict
-    tok = to_dict(params.tokenize)
-    tok.update({k: v for k, v in {"max_length": args.max_length, "stride": args.stride}.items() if v is not None})
-    tok_cfg = build(TokenizeConfig, tok, "tokenize", "params.yaml + options")
+    tok_cfg = with_options(params.tokenize, "tokenize", max_length=args.max_length, stride=args.stride)
     eval_precision = args.precision or pcfg.precision
     tokenizer = load_tokenizer(ModelConfig(name=args.model))
     t0 = time.perf_counter()
@@ -77,16 +83,11 @@ def main() -> None:
     eval_ds = datasets.Dataset.from_dict(tokenize_eval(to_columns(evals), tokenizer, tok_cfg.max_length, tok_cfg.stride))
     tokenize_s = time.perf_counter() - t0
 
-    overrides = {"epochs": args.epochs, "batch_size": args.batch_size, "lr": args.lr, "layer_decay": args.layer_decay,
-                 "method": args.method, "precision": args.precision, "max_steps": args.max_steps}
-    cfg = to_dict(params.train)
-    cfg.update({k: v for k, v in overrides.items() if v is not None})
-    cfg.update(log_every=20, checkpoint_every=0)
-    if args.lora_r is not None:
-        cfg["lora"]["r"] = args.lora_r
-    if args.use_rslora:
-        cfg["lora"]["use_rslora"] = True
-    cfg = build(TrainConfig, cfg, "train", "params.yaml + options")
+    lora = to_dict(params.train.lora)
+    lora.update({k: v for k, v in {"r": args.lora_r, "use_rslora": args.use_rslora or None}.items() if v is not None})
+    cfg = with_options(params.train, "train", epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                       layer_decay=args.layer_decay, method=args.method, precision=args.precision,
+                       max_steps=args.max_steps, lora=lora, log_every=20, checkpoint_every=0)
     model = apply_method(load_model(ModelConfig(name=args.model), AutoModelForQuestionAnswering, args.seed), cfg)
     counts = count_parameters(model)
     rows = train_ds.select_columns([c for c in train_ds.column_names if c not in ("length", "example_index")])
@@ -117,7 +118,7 @@ def main() -> None:
     print(json.dumps(out, indent=2))
     lora = f"_r{cfg.lora.r}{'_rslora' if cfg.lora.use_rslora else ''}" if cfg.method == "lora" else ""
     decay = f"_ld{cfg.layer_decay:g}" if cfg.layer_decay != 1.0 else ""
-    window = f"_len{tok_cfg.max_length}_stride{tok_cfg.stride}" if (args.max_length or args.stride) else ""
+    window = f"_len{tok_cfg.max_length}_stride{tok_cfg.stride}" if tok_cfg != params.tokenize else ""
     default = REPO / "benchmarks" / "results" / (f"squad_{args.questions}q_{args.epochs}ep_{cfg.method}{lora}"
                                                   f"_b{cfg.batch_size}_lr{cfg.learning_rate:g}{decay}{window}_seed{args.seed}.json")
     write_json(args.out or default, out)

@@ -3,9 +3,8 @@ import pytest
 import torch
 
 from ftpipe.config import ModelConfig, PredictConfig, TrainConfig, build
-from ftpipe.models import load_model
+from ftpipe.models import apply_method, load_model
 from ftpipe.qa import evaluator, train_collator
-from ftpipe.models import apply_method
 from ftpipe.training import LengthGroupedBatchSampler, PadCollator, fit, layer_depth, param_groups
 from ftpipe.windows import to_columns, tokenize_eval, tokenize_train
 
@@ -41,10 +40,14 @@ def lr_by_param(model, groups):
     return {name: by_id[id(p)] for name, p in model.named_parameters() if id(p) in by_id}
 
 
-def test_param_groups_without_layer_decay_split_only_weight_decay(tiny_model_dir):
+def tiny_qa_model(model_dir):
     from transformers import AutoModelForQuestionAnswering
 
-    model = load_model(ModelConfig(name=str(tiny_model_dir)), AutoModelForQuestionAnswering, seed=0)
+    return load_model(ModelConfig(name=str(model_dir)), AutoModelForQuestionAnswering, seed=0)
+
+
+def test_param_groups_without_layer_decay_split_only_weight_decay(tiny_model_dir):
+    model = tiny_qa_model(tiny_model_dir)
     lrs = lr_by_param(model, param_groups(model, 0.01, 1e-3))
     assert len(lrs) == sum(1 for _ in model.parameters())  # every parameter, once
     assert {lr for lr, _ in lrs.values()} == {1e-3}
@@ -54,9 +57,7 @@ def test_param_groups_without_layer_decay_split_only_weight_decay(tiny_model_dir
 
 
 def test_layer_decay_scales_lr_from_the_head_down_to_the_embeddings(tiny_model_dir):
-    from transformers import AutoModelForQuestionAnswering
-
-    model = load_model(ModelConfig(name=str(tiny_model_dir)), AutoModelForQuestionAnswering, seed=0)
+    model = tiny_qa_model(tiny_model_dir)
     lrs = lr_by_param(model, param_groups(model, 0.01, 1e-3, layer_decay=0.5))  # 2 layers
     assert len(lrs) == sum(1 for _ in model.parameters())
     assert lrs["qa_outputs.weight"] == (1e-3, 0.01)
@@ -77,10 +78,8 @@ def test_layer_decay_needs_layers_it_can_place():
 
 
 def test_layer_decay_reaches_lora_adapters_by_their_layer(tiny_model_dir):
-    from transformers import AutoModelForQuestionAnswering
-
     cfg = build(TrainConfig, {"method": "lora", "layer_decay": 0.5, "lora": {"r": 2}})
-    model = apply_method(load_model(ModelConfig(name=str(tiny_model_dir)), AutoModelForQuestionAnswering, seed=0), cfg)
+    model = apply_method(tiny_qa_model(tiny_model_dir), cfg)
     lrs = lr_by_param(model, param_groups(model, 0.01, 1e-3, layer_decay=0.5))
     assert lrs and all(p.requires_grad for n, p in model.named_parameters() if n in lrs)
     adapters = {n: lr for n, (lr, _) in lrs.items() if "lora_A" in n}
@@ -120,7 +119,7 @@ def tiny_setup(tokenizer):
 
 def run_fit(tiny_model_dir, tokenizer, tmp_path, cfg, collate=None, name="run"):
     exs, train, ev, rows = tiny_setup(tokenizer)
-    model = load_model(ModelConfig(name=str(tiny_model_dir)), __import__("transformers").AutoModelForQuestionAnswering, 0)
+    model = tiny_qa_model(tiny_model_dir)
     collate = collate or train_collator(tokenizer, train.column_names)
     evaluate = evaluator(ev, exs, tokenizer.pad_token_id, PredictConfig(), False, cfg.precision)
     return fit(model, rows, collate, train["length"], cfg, seed=7, evaluate=evaluate, log_dir=tmp_path / name,
