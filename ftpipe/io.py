@@ -1,13 +1,16 @@
-"""Atomic file output: a stage either leaves complete outputs or none.
+"""Reading and (atomically) writing the project's files: JSON, JSONL, TSV, directories.
 
 Everything is written to a temporary sibling first and moved into place with
-``os.replace``, which is atomic on POSIX file systems. A killed or failing stage
-therefore never leaves a truncated metrics file or a half-saved model behind.
+``os.replace``, atomic on POSIX file systems: a killed or failing stage never leaves a
+truncated metrics file or a half-saved model behind. Files get the permissions an
+ordinary ``open()`` would give (0644 / 0755 under the usual umask), not the 0600 / 0700
+of temporary files. Readers raise :class:`DataError` naming the file (and line).
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import shutil
@@ -15,13 +18,24 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from .errors import DataError
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
 
 def _tmp_sibling(path: Path, is_dir: bool) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if is_dir:
-        return Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        tmp.chmod(0o777 & ~_umask())
+        return tmp
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(name, 0o666 & ~_umask())
     return Path(name)
 
 
@@ -39,29 +53,78 @@ def write_text(path: str | Path, text: str) -> None:
         raise
 
 
+def dumps(obj: Any, indent: int | None = 2) -> str:
+    return json.dumps(obj, indent=indent, ensure_ascii=False, allow_nan=False)
+
+
 def write_json(path: str | Path, obj: Any, indent: int | None = 2) -> None:
-    write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False, allow_nan=False) + "\n")
+    write_text(path, dumps(obj, indent) + "\n")
 
 
 def write_jsonl(path: str | Path, rows: Iterable[dict]) -> None:
-    write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-
-
-def read_jsonl(path: str | Path) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    write_text(path, "".join(dumps(r, None) + "\n" for r in rows))
 
 
 def write_tsv(path: str | Path, header: list[str], rows: Iterable[Iterable[Any]]) -> None:
-    lines = ["\t".join(header)]
-    lines += ["\t".join(_fmt(v) for v in row) for row in rows]
+    lines = ["\t".join(header)] + ["\t".join(str(v) for v in row) for row in rows]
     write_text(path, "\n".join(lines) + "\n")
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.6g}"
-    return str(v)
+def read_text(path: str | Path) -> str:
+    """UTF-8 text (a leading BOM is accepted) with errors that name the file."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(str(path), None, None, "file not found") from None
+    except IsADirectoryError:
+        raise DataError(str(path), None, None, "is a directory, expected a file") from None
+    except OSError as e:  # a symlink loop, permissions, ...
+        raise DataError(str(path), None, None, f"cannot read ({e.strerror or e})") from None
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(str(path), None, None, f"not UTF-8 (invalid byte at offset {e.start})") from None
+
+
+def read_json(path: str | Path) -> Any:
+    try:
+        return json.loads(read_text(path))
+    except json.JSONDecodeError as e:
+        raise DataError(str(path), None, None, f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+
+
+def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for every non-blank line."""
+    for n, line in enumerate(read_text(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise DataError(str(path), f"line {n}", None, f"not valid JSON ({e.msg})") from None
+        if not isinstance(rec, dict):
+            raise DataError(str(path), f"line {n}", None, "expected a JSON object per line")
+        yield n, rec
+
+
+def read_jsonl(path: str | Path) -> list[dict]:
+    return [rec for _, rec in iter_jsonl(path)]
+
+
+def read_tsv(path: str | Path) -> list[dict]:
+    """A TSV with a header row; numbers become numbers."""
+    with open(path, encoding="utf-8", newline="") as f:
+        return [{k: _num(v) for k, v in row.items()} for row in csv.DictReader(f, delimiter="\t")]
+
+
+def _num(v: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(v)
+        except (TypeError, ValueError):
+            pass
+    return v
 
 
 @contextlib.contextmanager
@@ -82,3 +145,10 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, path)
+
+
+def load_features(path: str | Path):
+    """Features saved by the tokenize stage (a ``datasets.Dataset``, Arrow on disk)."""
+    import datasets
+
+    return datasets.load_from_disk(str(path))

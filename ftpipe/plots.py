@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
@@ -11,20 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-
-def read_tsv(path: str | Path) -> list[dict]:
-    with open(path, encoding="utf-8") as f:
-        return [{k: _num(v) for k, v in row.items()} for row in csv.DictReader(f, delimiter="\t")]
-
-
-def _num(v: str):
-    try:
-        return int(v)
-    except ValueError:
-        try:
-            return float(v)
-        except ValueError:
-            return v
+from .io import read_tsv  # noqa: E402
 
 
 def save_figure(fig, path: str | Path) -> None:
@@ -51,26 +37,35 @@ def line_plot(series: dict[str, tuple[list, list]], title: str, xlabel: str, yla
     save_figure(fig, path)
 
 
-def training_plots(log_dir: str | Path, out_dir: str | Path, prefix: str, metrics: list[str]) -> list[Path]:
-    """loss per step and the given per-epoch eval metrics, from a training run's TSV logs."""
+def dvclive_series(log_dir: str | Path, name: str) -> tuple[list, list] | None:
+    """(steps, values) of one dvclive metric, e.g. ``train/loss`` or ``eval/f1``."""
+    path = Path(log_dir) / "plots" / "metrics" / f"{name}.tsv"
+    if not path.is_file():
+        return None
+    rows = read_tsv(path)
+    leaf = name.split("/")[-1]
+    return [r["step"] for r in rows], [r[leaf] for r in rows]
+
+
+def training_plots(log_dir: str | Path, out_dir: str | Path, title: str) -> list[Path]:
+    """From a training run's dvclive logs: loss per step, the evaluation metrics and the
+    mean training loss per epoch (x: optimizer step)."""
     log_dir, out_dir = Path(log_dir), Path(out_dir)
     written = []
-    steps_file = log_dir / "steps.tsv"
-    if steps_file.exists():
-        rows = read_tsv(steps_file)
-        line_plot({"train loss": ([r["step"] for r in rows], [r["loss"] for r in rows])},
-                  f"{prefix}: training loss", "optimizer step", "loss", out_dir / f"{prefix}_loss.png")
-        written.append(out_dir / f"{prefix}_loss.png")
-    rows = read_tsv(log_dir / "epochs.tsv")
-    series = {m: ([r["epoch"] for r in rows], [r[f"eval_{m}"] for r in rows]) for m in metrics
-              if rows and f"eval_{m}" in rows[0]}
-    series["train loss"] = ([r["epoch"] for r in rows], [r["train_loss"] for r in rows])
-    loss = series.pop("train loss")
+    loss = dvclive_series(log_dir, "train/loss")
+    if loss:
+        line_plot({"train loss": loss}, f"{title}: training loss", "optimizer step", "loss", out_dir / "loss.png")
+        written.append(out_dir / "loss.png")
+    eval_dir = log_dir / "plots" / "metrics" / "eval"
+    names = sorted(p.stem for p in eval_dir.glob("*.tsv")) if eval_dir.is_dir() else []
+    series = {n: dvclive_series(log_dir, f"eval/{n}") for n in names if n != "loss"}
     if series:
-        line_plot(series, f"{prefix}: evaluation per epoch", "epoch", "score", out_dir / f"{prefix}_eval.png",
+        line_plot(series, f"{title}: evaluation per epoch", "optimizer step", "score", out_dir / "eval.png",
                   markers=True)
-        written.append(out_dir / f"{prefix}_eval.png")
-    line_plot({"train loss": loss}, f"{prefix}: training loss per epoch", "epoch", "mean loss",
-              out_dir / f"{prefix}_epoch_loss.png", markers=True)
-    written.append(out_dir / f"{prefix}_epoch_loss.png")
+        written.append(out_dir / "eval.png")
+    epoch_loss = dvclive_series(log_dir, "train/epoch_loss")
+    if epoch_loss:
+        line_plot({"train loss": epoch_loss}, f"{title}: training loss per epoch", "optimizer step", "mean loss",
+                  out_dir / "epoch_loss.png", markers=True)
+        written.append(out_dir / "epoch_loss.png")
     return written

@@ -5,10 +5,11 @@
 
 Why a script and not a DVC stage: a stage runs inside one experiment and sees only its
 own outputs; a comparison reads all of them. It reads ``dvc exp show --json`` (params and
-metrics of each experiment) and each experiment's per-epoch log from its git commit
-(``metrics/train/epochs.tsv`` is a non-cached output, so DVC commits it with the
-experiment). Writes ``comparison.md``, ``metric_vs_trainable.png`` and
-``epochs_overlay.png``. ``dvc plots diff <exps>`` overlays the same curves in HTML.
+metrics of each experiment) and each experiment's per-epoch curve from its git commit
+(dvclive's TSVs are non-cached outputs, so DVC commits them with the experiment). One row
+per experiment and task section; writes ``comparison.md``, and per task
+``<task>_metric_vs_trainable.png`` and ``<task>_epochs.png``. ``dvc plots diff <exps>``
+overlays the same curves in HTML.
 """
 
 from __future__ import annotations
@@ -21,16 +22,13 @@ import subprocess
 from pathlib import Path
 from typing import Callable, Iterable
 
+from .config import BASE_SECTIONS, deep_merge
 from .io import write_text
 
 PARAMS = "params.yaml"
-TRAIN = "metrics/train.json"
-EVAL = "metrics/eval.json"
 CHAIN = "metrics/chain.json"
-EPOCHS = "metrics/train/epochs.tsv"
-
-COLUMNS = ["experiment", "method", "lora_r", "batch_size", "lr", "epochs", "trainable_pct", "exact_match", "f1",
-           "mc_accuracy", "end_to_end_f1", "train_time_s", "features_per_s"]
+COLUMNS = ["experiment", "task", "method", "lora_r", "batch_size", "lr", "epochs", "trainable_pct", "metric",
+           "value", "train_time_s", "features_per_s"]
 
 
 def _files(node: dict, kind: str) -> dict:
@@ -66,19 +64,36 @@ def experiments(show: list | dict) -> list[dict]:
     return found
 
 
-def row(exp: dict) -> dict:
+def task_metric(task: str) -> str:
+    from .tasks import get_task
+
+    return get_task(task).metric
+
+
+def sections(params: dict) -> list[str]:
+    return [k for k, v in params.items() if k not in BASE_SECTIONS and isinstance(v, dict) and "task" in v]
+
+
+def rows(exp: dict) -> list[dict]:
+    """One row per task section of an experiment (and one for the chain, if it ran)."""
     p, m = exp["params"], exp["metrics"]
-    train, ev, chain = m.get(TRAIN, {}), m.get(EVAL, {}), m.get(CHAIN, {})
-    tp = p.get("train", {})
-    return {
-        "experiment": exp["name"], "method": tp.get("method"),
-        "lora_r": (tp.get("lora") or {}).get("r") if tp.get("method") == "lora" else None,
-        "batch_size": tp.get("batch_size"), "lr": tp.get("lr"), "epochs": tp.get("epochs"),
-        "trainable_pct": train.get("trainable_pct"), "trainable_params": train.get("trainable_params"),
-        "exact_match": ev.get("exact_match"), "f1": ev.get("f1"),
-        "mc_accuracy": chain.get("mc_accuracy"), "end_to_end_f1": chain.get("end_to_end_f1"),
-        "train_time_s": train.get("train_time_s"), "features_per_s": train.get("features_per_s"),
-    }
+    out = []
+    for s in sections(p):
+        tp = deep_merge(p.get("train", {}), p[s].get("train") or {})
+        train = m.get(f"metrics/{s}/train/metrics.json", {})
+        metric = task_metric(p[s]["task"])
+        method = tp.get("method")
+        out.append({
+            "experiment": exp["name"], "task": s, "method": method,
+            "lora_r": (tp.get("lora") or {}).get("r") if method == "lora" else None,
+            "batch_size": tp.get("batch_size"), "lr": (tp.get("lr") or {}).get(method), "epochs": tp.get("epochs"),
+            "trainable_pct": train.get("trainable_pct"), "trainable_params": train.get("trainable_params"),
+            "metric": metric, "value": m.get(f"metrics/{s}/eval.json", {}).get(metric),
+            "train_time_s": train.get("train_time_s"), "features_per_s": train.get("features_per_s")})
+    if CHAIN in m:
+        out.append({"experiment": exp["name"], "task": "chain", "metric": "end_to_end_f1",
+                    "value": m[CHAIN].get("end_to_end_f1")})
+    return out
 
 
 def _cell(v) -> str:
@@ -89,10 +104,10 @@ def _cell(v) -> str:
     return str(v)
 
 
-def markdown(rows: list[dict]) -> str:
-    cols = [c for c in COLUMNS if any(r.get(c) is not None for r in rows)]
+def markdown(table: list[dict]) -> str:
+    cols = [c for c in COLUMNS if any(r.get(c) is not None for r in table)]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(_cell(r.get(c)) for c in cols) + " |" for r in rows]
+    lines += ["| " + " | ".join(_cell(r.get(c)) for c in cols) + " |" for r in table]
     return "\n".join(lines) + "\n"
 
 
@@ -104,45 +119,53 @@ def git_reader(repo: str | Path = ".") -> Callable[[str, str], str | None]:
     return read
 
 
-def epoch_curves(exps: Iterable[dict], read: Callable[[str, str], str | None], metric: str = "eval_f1") -> dict:
-    """{experiment: (epochs, values)} from each experiment's committed epochs.tsv."""
+def epoch_curves(exps: Iterable[dict], read: Callable[[str, str], str | None], section: str,
+                 metric: str) -> dict:
+    """{experiment: (steps, values)} of a section's eval metric, from each experiment's commit."""
     curves = {}
     for e in exps:
-        text = read(e["rev"], EPOCHS)
+        text = read(e["rev"], f"metrics/{section}/train/plots/metrics/eval/{metric}.tsv")
         if not text:
             continue
-        rows = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
-        if rows and metric in rows[0]:
-            curves[e["name"]] = ([int(r["epoch"]) for r in rows], [float(r[metric]) for r in rows])
+        table = list(csv.DictReader(io.StringIO(text), delimiter="\t"))
+        curves[e["name"]] = ([int(r["step"]) for r in table], [float(r[metric]) for r in table])
     return curves
 
 
+def scatter(points: list[dict], section: str, path: Path) -> None:
+    from .plots import plt, save_figure
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for r in points:
+        ax.scatter(r["trainable_params"], r["value"])
+        ax.annotate(r["experiment"], (r["trainable_params"], r["value"]), fontsize=8, xytext=(4, 4),
+                    textcoords="offset points")
+    ax.set_xscale("log")
+    ax.set_xlabel("trainable parameters (log scale)")
+    ax.set_ylabel(points[0]["metric"])
+    ax.set_title(f"{section}: {points[0]['metric']} vs trainable parameters")
+    ax.grid(alpha=0.3)
+    save_figure(fig, path)
+
+
 def write_report(exps: list[dict], read: Callable[[str, str], str | None], out_dir: str | Path) -> list[Path]:
-    from .plots import line_plot, plt, save_figure
+    from .plots import line_plot
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = [row(e) for e in exps]
+    table = [r for e in exps for r in rows(e)]
     written = [out_dir / "comparison.md"]
-    write_text(written[0], "# Experiments\n\n" + markdown(rows))
-    points = [r for r in rows if r["trainable_params"] and r["f1"] is not None]
-    if points:
-        fig, ax = plt.subplots(figsize=(6.4, 4.0))
-        for r in points:
-            ax.scatter(r["trainable_params"], r["f1"])
-            ax.annotate(r["experiment"], (r["trainable_params"], r["f1"]), fontsize=8,
-                        xytext=(4, 4), textcoords="offset points")
-        ax.set_xscale("log")
-        ax.set_xlabel("trainable parameters (log scale)")
-        ax.set_ylabel("F1 on the evaluation set")
-        ax.set_title("final F1 vs trainable parameters")
-        ax.grid(alpha=0.3)
-        save_figure(fig, out_dir / "metric_vs_trainable.png")
-        written.append(out_dir / "metric_vs_trainable.png")
-    curves = epoch_curves(exps, read)
-    if curves:
-        line_plot(curves, "F1 per epoch", "epoch", "F1", out_dir / "epochs_overlay.png", markers=True)
-        written.append(out_dir / "epochs_overlay.png")
+    write_text(written[0], "# Experiments\n\n" + markdown(table))
+    for section in dict.fromkeys(r["task"] for r in table if r["task"] != "chain"):
+        points = [r for r in table if r["task"] == section and r["trainable_params"] and r["value"] is not None]
+        if points:
+            written.append(out_dir / f"{section}_metric_vs_trainable.png")
+            scatter(points, section, written[-1])
+        metric = next(r["metric"] for r in table if r["task"] == section)
+        curves = epoch_curves(exps, read, section, metric)
+        if curves:
+            written.append(out_dir / f"{section}_epochs.png")
+            line_plot(curves, f"{section}: {metric} per epoch", "optimizer step", metric, written[-1], markers=True)
     return written
 
 

@@ -1,4 +1,5 @@
-"""plot: training logs -> PNG plots in plots/ (DVC's own plots are declared in dvc.yaml).
+"""plot: a task's dvclive training logs -> PNG plots in plots/<task>/ (loss, evaluation,
+loss per epoch), for reading offline (DVC's own HTML plots load vega from a CDN).
 
 Reads no params.
 """
@@ -8,16 +9,13 @@ from ftpipe.plots import training_plots
 
 
 def main(args, params):
-    written = training_plots(args.qa_logs, args.out, "qa", ["exact_match", "f1"])
-    if args.mc_logs:
-        written += training_plots(args.mc_logs, args.out, "mc", ["accuracy"])
-    for path in written:
+    for path in training_plots(args.logs, args.out, args.title):
         print(f"[plot] {path}")
 
 
 if __name__ == "__main__":
-    p = cli.parser(__doc__)
-    p.add_argument("--qa-logs", default="metrics/train")
-    p.add_argument("--mc-logs", default=None, help="metrics/mc_train (omit: QA only)")
-    p.add_argument("--out", default="plots")
+    p = cli.parser(__doc__, task=False)
+    p.add_argument("--logs", required=True, help="metrics/<task>/train (dvclive)")
+    p.add_argument("--out", required=True, help="plots/<task>")
+    p.add_argument("--title", required=True, help="the task section, for the titles")
     cli.run(main, p.parse_args())

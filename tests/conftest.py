@@ -14,10 +14,9 @@ FIXTURES = Path(__file__).parent / "fixtures"
 
 @pytest.fixture(scope="session")
 def tokenizer():
-    from ftpipe.config import ModelConfig
     from ftpipe.models import load_tokenizer
 
-    return load_tokenizer(ModelConfig(name="bundled"))
+    return load_tokenizer("bundled")
 
 
 def make_tiny_model_dir(path: Path, tokenizer) -> Path:
@@ -60,3 +59,92 @@ def record(qid="q1", question="Where does the Nile empty?", answer="the Mediterr
 def squad_file(tmp_path) -> Path:
     para = {"context": CONTEXT, "qas": [record("q1"), record("q2", "How long is the Nile?", "about 6,650 kilometres")]}
     return write_json(tmp_path / "squad.json", squad_json([{"title": "Nile", "paragraphs": [para]}]))
+
+
+def repo_params() -> dict:
+    import yaml
+
+    return yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def train_config(**overrides):
+    """params.yaml's shared train section with ``overrides`` (``lr`` a number: every method's)."""
+    from ftpipe.config import TrainConfig, build, deep_merge
+
+    if "lr" in overrides and not isinstance(overrides["lr"], dict):
+        lr = overrides.pop("lr")
+        overrides["lr"] = {"full": lr, "bitfit": lr, "lora": lr}
+    return build(TrainConfig, deep_merge(repo_params()["train"], overrides), "train")
+
+
+def run_params(section: str = "qa", path: Path | None = None, **predict):
+    """RunParams of the repository's params.yaml (or ``path``) for ``section``; ``predict``
+    overrides keys of the shared predict section (e.g. precision="fp32")."""
+    import yaml
+
+    from ftpipe.config import load_params
+
+    data = repo_params() if path is None else yaml.safe_load(Path(path).read_text())
+    data["predict"].update(predict)
+    tmp = Path(__import__("tempfile").mkdtemp()) / "params.yaml"
+    tmp.write_text(yaml.safe_dump(data, sort_keys=False))
+    return load_params(tmp, section)
+
+
+# ---------------------------------------------------------------- a tiny copy of the pipeline
+
+PROJECT_FILES = ["dvc.yaml", "params.yaml", "stages", "ftpipe", "data/sample", "data/raw", "data/hub", ".dvc/config",
+                 ".dvcignore", ".gitignore"]
+
+
+def sh(cmd, cwd, check=True, **env_extra):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", PYTHONPATH=str(cwd),
+               **env_extra)
+    p = subprocess.run(cmd, cwd=cwd, shell=True, capture_output=True, text=True, env=env)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
+    return p
+
+
+def ran(output: str) -> set[str]:
+    """The stages a dvc repro / exp run output says it ran."""
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
+
+
+def make_project(root: Path, tiny_model_dir: Path, edit=None) -> Path:
+    """A copy of the repository's pipeline in ``root`` (a git repo), on the tiny model and a
+    slice of the embedded data; ``edit(params)`` may change params further."""
+    import shutil
+
+    import yaml
+
+    for rel in PROJECT_FILES:
+        src = REPO / rel
+        if not src.exists():
+            continue
+        dst = root / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["encoder"]["name"] = str(tiny_model_dir)
+    params["qa"]["data"]["max_examples"] = 40
+    params["qa"]["train"].update(epochs=2, log_every=1)
+    params["mc"]["train"].update(epochs=2, log_every=1)
+    if edit:
+        edit(params)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    sh("git init -q && git config user.email t@t && git config user.name t", root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def repro_project(tmp_path_factory, tiny_model_dir):
+    """The tiny pipeline after one `dvc repro`, every stage recording the params keys it read."""
+    root = make_project(tmp_path_factory.mktemp("project"), tiny_model_dir)
+    audit = root.parent / "params-audit"
+    out = sh("dvc repro", root, FTPIPE_PARAMS_AUDIT=str(audit)).stdout
+    return root, out, audit

@@ -8,13 +8,24 @@ import pytest
 import torch
 from transformers import AutoModelForMultipleChoice
 
-from ftpipe.chain import chain_metrics, submission_csv
-from ftpipe.choice import NO_LABEL, choice_logits, evaluator, load_trained, tokenize_choices, train_collator
-from ftpipe.config import ModelConfig, TrainConfig, build
-from ftpipe.models import apply_method, load_model, save_model
-from ftpipe.paragraphs import check_candidates, derive_candidates, load_adl
-from ftpipe.squad import DataError, load_examples
-from ftpipe.training import fit
+from conftest import run_params, train_config
+from ftpipe.chain import chain_metrics, mc_scores, submission_csv
+from ftpipe.config import ModelConfig
+from ftpipe.errors import DataError
+from ftpipe.models import apply_method, load_model, load_trained, save_model
+from ftpipe.tasks.mc import NO_LABEL, TASK as MC, tokenize_choices
+from ftpipe.tasks.mc.candidates import check_candidates, derive_candidates
+from ftpipe.tasks.qa.adl import load_adl
+from ftpipe.training import Evaluation, fit
+from ftpipe.verbs.train import evaluator
+
+
+def load_examples(directory, split):
+    return load_adl(directory, f"{split}.json")
+
+
+def choice_logits(model, feats, pad_token_id):
+    return mc_scores(model, feats, pad_token_id, 8, "fp32")
 
 # ---------------------------------------------------------------- ADL format
 
@@ -69,18 +80,18 @@ def test_adl_bad_records_name_file_record_and_field(tmp_path, change, field, mat
     rec = {"id": "bad1", "question": "玉山海拔多高？", "paragraphs": [0, 1, 2, 3], "relevant": 1,
            "answer": {"text": "3952公尺", "start": PARAGRAPHS[1].index("3952公尺")}, **change}
     with pytest.raises(DataError, match=match) as e:
-        load_adl(adl_dir(tmp_path, train=[rec]), "train")
+        load_adl(adl_dir(tmp_path, train=[rec]), "train.json")
     assert "train.json" in str(e.value) and "record bad1" in str(e.value) and f"field '{field}'" in str(e.value)
 
 
 def test_adl_bad_context_file_and_split(tmp_path):
     with pytest.raises(DataError, match=r"context.json: record \[1\]: expected a non-empty paragraph"):
-        load_adl(adl_dir(tmp_path, context=["ok", ""]), "train")
-    with pytest.raises(DataError, match="unknown split 'dev'"):
-        load_adl(adl_dir(tmp_path), "dev")
+        load_adl(adl_dir(tmp_path, context=["ok", ""]), "train.json")
+    with pytest.raises(DataError, match="dev.json: file not found"):
+        load_adl(adl_dir(tmp_path), "dev.json")
     (tmp_path / "adl" / "context.json").write_text('{"not": "a list"}')
     with pytest.raises(DataError, match="expected a JSON list of paragraph strings"):
-        load_adl(tmp_path / "adl", "train")
+        load_adl(tmp_path / "adl", "train.json")
 
 
 @pytest.mark.parametrize("name, content, match", [
@@ -96,7 +107,7 @@ def test_adl_broken_files_name_the_file(tmp_path, name, content, match):
     else:
         (d / name).write_bytes(content)
     with pytest.raises(DataError, match=match) as e:
-        load_adl(d, "train")
+        load_adl(d, "train.json")
     assert str(d / name) in str(e.value)
 
 
@@ -104,7 +115,7 @@ def test_adl_duplicate_ids(tmp_path):
     rec = {"id": "x", "question": "q", "paragraphs": [0, 1], "relevant": 0,
            "answer": {"text": "1928年", "start": PARAGRAPHS[0].index("1928年")}}
     with pytest.raises(DataError, match="duplicate id 'x'"):
-        load_adl(adl_dir(tmp_path, train=[rec, rec]), "train")
+        load_adl(adl_dir(tmp_path, train=[rec, rec]), "train.json")
 
 
 # ---------------------------------------------------------------- candidates from SQuAD-format data
@@ -149,7 +160,7 @@ def test_candidates_need_enough_paragraphs():
 
 
 def test_given_candidates_are_kept(tmp_path):
-    records, _ = load_adl(adl_dir(tmp_path), "train")
+    records, _ = load_adl(adl_dir(tmp_path), "train.json")
     assert derive_candidates(records, records, 2, seed=0) == records
 
 
@@ -171,7 +182,7 @@ def test_mc_features_and_collation_shapes(tokenizer):
     q = tokenizer("Where does the Nile flow?", add_special_tokens=False)["input_ids"]
     assert cols["input_ids"][0][1][1:1 + len(q)] == q  # question first, never truncated
     rows = [{k: cols[k][i] for k in ("input_ids", "attention_mask", "token_type_ids", "labels")} for i in range(2)]
-    batch = train_collator(tokenizer, list(cols))(rows)
+    batch = MC.collator(tokenizer, list(cols))(rows)
     assert batch["input_ids"].shape == (2, 3, 16) and batch["attention_mask"].shape == (2, 3, 16)
     assert batch["labels"].tolist() == [0, 1]
     assert batch["attention_mask"][1].sum(-1).tolist() == [len(x) for x in cols["input_ids"][1]]
@@ -180,8 +191,8 @@ def test_mc_features_and_collation_shapes(tokenizer):
 
 
 def mc_model(tiny_model_dir, method="full", pretrained=True):
-    m = load_model(ModelConfig(name=str(tiny_model_dir), pretrained=pretrained), AutoModelForMultipleChoice, 0)
-    return apply_method(m, build(TrainConfig, {"method": method}))
+    m = load_model(ModelConfig(dir=str(tiny_model_dir), pretrained=pretrained), AutoModelForMultipleChoice, 0)
+    return apply_method(m, train_config(method=method))
 
 
 @pytest.mark.parametrize("method", ["full", "bitfit", "lora"])
@@ -199,10 +210,10 @@ def test_mc_head_trains_and_round_trips(tiny_model_dir, tokenizer, tmp_path, met
             if p.requires_grad:
                 p.add_(torch.randn_like(p) * 0.5)
     feats = datasets.Dataset.from_dict(tokenize_choices(mc_records(), tokenizer, 32))
-    before = choice_logits(m, feats, tokenizer.pad_token_id, 8, "fp32")
+    before = choice_logits(m, feats, tokenizer.pad_token_id)
     save_model(m, tokenizer, tmp_path / "mc")
-    loaded, _ = load_trained(str(tmp_path / "mc"))
-    np.testing.assert_allclose(before, choice_logits(loaded, feats, tokenizer.pad_token_id, 8, "fp32"), atol=1e-4)
+    loaded, _ = load_trained(tmp_path / "mc", MC.auto_model)
+    np.testing.assert_allclose(before, choice_logits(loaded, feats, tokenizer.pad_token_id), atol=1e-4)
 
 
 def test_mc_model_learns_with_accumulation(tiny_model_dir, tokenizer, tmp_path):
@@ -219,16 +230,16 @@ def test_mc_model_learns_with_accumulation(tiny_model_dir, tokenizer, tmp_path):
         recs.append({"id": t, "question": f"where is the {t}?", "candidates": [cands[j] for j in order],
                      "label": order.index(0)})
     ds = datasets.Dataset.from_dict(tokenize_choices(recs, tokenizer, 32))
-    cfg = build(TrainConfig, {"epochs": 10, "batch_size": 2, "grad_accum": 2, "lr": 3e-3, "precision": "fp32",
-                              "checkpoint_every": 0, "warmup_ratio": 0.0})
+    cfg = train_config(epochs=10, batch_size=2, grad_accum=2, lr=3e-3, precision="fp32",
+                              checkpoint_every=0, warmup_ratio=0.0)
     model = mc_model(tiny_model_dir)
-    evaluate = evaluator(ds, tokenizer.pad_token_id, 8, "fp32")
+    evaluate = evaluator(MC, ds, recs, tokenizer.pad_token_id, run_params("mc", precision="fp32"), {})
     before = evaluate(model)["accuracy"]
     rows = ds.select_columns(["input_ids", "attention_mask", "token_type_ids", "labels"])
-    result = fit(model, rows, train_collator(tokenizer, ds.column_names), ds["length"], cfg, 0, evaluate,
-                 tmp_path / "logs", best_metric="accuracy")
+    result = fit(model, rows, MC.collator(tokenizer, ds.column_names), ds["length"], cfg, 0,
+                 Evaluation(evaluate, "accuracy"), tmp_path / "logs")
     assert result.steps == 10 * 2  # 4 batches per epoch, 2 per optimizer step
-    assert before < 0.75 and result.history.epochs[-1]["eval_accuracy"] == 1.0
+    assert before < 0.75 and result.log.epochs[-1]["eval_accuracy"] == 1.0
 
 
 def test_random_init_mc_differs(tiny_model_dir):

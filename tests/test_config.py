@@ -1,72 +1,158 @@
+"""params.yaml is the only source of settings: every key present, nothing unknown, no
+duplicates, values typed and in range, errors naming the key."""
+
+import copy
 import math
 
 import pytest
+import yaml
 
-from conftest import REPO
-from ftpipe.config import Params, ParamsError, TrainConfig, build, load_params
+from conftest import REPO, repo_params
+from ftpipe.config import ParamsError, learning_rate, load_params, validate_all
+
+
+def write(tmp_path, data, text=None):
+    p = tmp_path / "params.yaml"
+    p.write_text(text if text is not None else yaml.safe_dump(data, sort_keys=False))
+    return p
 
 
 def test_repository_params_file_is_valid():
-    params = load_params(REPO / "params.yaml")
-    assert params.model.name == "bundled"
-    assert params.tokenize.max_length == 384 and params.tokenize.stride == 128
+    assert set(validate_all(REPO / "params.yaml")) >= {"qa", "mc"}
+    p = load_params(REPO / "params.yaml", "qa")
+    assert p.task.tokenize.max_length == 384 and p.task.tokenize.stride == 128
+    assert p.train.epochs == 5 and p.train.batch_size == 8  # qa.train overrides the shared section
+    assert p.train.weight_decay == repo_params()["train"]["weight_decay"]  # the rest is shared
 
 
-def test_params_yaml_lists_every_key():
-    """params.yaml is the one place settings are visible: no key may hide in the code."""
-    import dataclasses
-    import typing
-
-    import yaml
-
-    def gaps(cls, data, prefix):
-        for k, t in typing.get_type_hints(cls).items():
-            if k not in data:
-                yield f"{prefix}{k}"
-            elif dataclasses.is_dataclass(t):
-                yield from gaps(t, data[k], f"{prefix}{k}.")
-
-    data = yaml.safe_load((REPO / "params.yaml").read_text())
-    assert list(gaps(Params, data, "")) == []
+def _leaves(d, prefix=""):
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v and not key.endswith(".train") or key == "train":
+            yield from _leaves(v, key + ".")
+        else:
+            yield key
 
 
-@pytest.mark.parametrize("data, message", [
-    ({"train": {"batchsize": 8}}, "unknown key train.batchsize"),
-    ({"trian": {}}, "unknown key trian"),
-    ({"train": {"batch_size": 0}}, "train.batch_size"),
-    ({"train": {"batch_size": "8"}}, "expected an integer"),
-    ({"train": {"lr": -1e-4}}, "train.lr"),
-    ({"train": {"lr": math.nan}}, "finite"),
-    ({"train": {"lr": math.inf}}, "finite"),
-    ({"train": {"method": "adapter"}}, "full | bitfit | lora"),
-    ({"train": {"layer_decay": 1.5}}, "train.layer_decay"),
-    ({"train": {"layer_decay": 0}}, "train.layer_decay"),
-    ({"train": {"lora": {"r": 0}}}, "train.lora.r"),
-    ({"tokenize": {"max_length": 256, "stride": 256}}, "tokenize.stride"),
-    ({"data": {"test_size": 1.0}}, "data.test_size"),
-    ({"data": {"misplaced_answers": "ignore"}}, "error | skip | repair"),
-    ({"model": {"pretrained": "yes"}}, "true or false"),
-    ({"seed": 1.5}, "expected an integer"),
-    ({"predict": {"checkpoint": "last"}}, "final | best"),
-    ({"mc": {"candidates": 1}}, "mc.candidates"),
-    ({"mc": {"train": {"batchsize": 2}}}, "unknown key mc.train.batchsize"),
-    ({"mc": {"model": {"pretrained": 0}}}, "true or false"),
+def _drop(data, key):
+    parts = key.split(".")
+    node = data
+    for p in parts[:-1]:
+        node = node[p]
+    del node[parts[-1]]
+
+
+@pytest.mark.parametrize("key", [k for k in _leaves(repo_params())
+                                 if not k.split(".")[0] in ("qa", "mc") or k.split(".")[1] != "train"])
+def test_every_key_must_be_present(tmp_path, key):
+    """No second set of defaults in the code: removing any key is an error naming it."""
+    data = repo_params()
+    _drop(data, key)
+    section = key.split(".")[0] if key.split(".")[0] in ("qa", "mc") else None
+    with pytest.raises(ParamsError, match="missing") as e:
+        load_params(write(tmp_path, data), section)
+    assert key.rsplit(".", 1)[-1] in str(e.value)
+
+
+@pytest.mark.parametrize("section", ["train", "predict", "encoder", "qa"])
+def test_null_or_empty_section_is_an_error(tmp_path, section):
+    data = repo_params()
+    data[section] = None
+    with pytest.raises(ParamsError, match=section):
+        load_params(write(tmp_path, data), "qa")
+    with pytest.raises(ParamsError, match=r"params.yaml: expected a mapping of sections at the top level"):
+        load_params(write(tmp_path, None, text=""), "qa")
+
+
+def test_duplicate_keys_are_an_error(tmp_path):
+    text = (REPO / "params.yaml").read_text().replace("  epochs: 3\n", "  epochs: 3\n  epochs: 4\n", 1)
+    with pytest.raises(ParamsError, match=r"duplicate key 'epochs' \(first at line \d+\)"):
+        load_params(write(tmp_path, None, text=text))
+
+
+def test_yaml_1_1_exponent_strings_are_numbers(tmp_path):
+    """PyYAML reads `1e-4` (no dot) as a string; a number key takes it as the number."""
+    text = (REPO / "params.yaml").read_text().replace("full: 1.0e-4", "full: 1e-4", 1)
+    assert "full: 1e-4" in text and yaml.safe_load(text)["train"]["lr"]["full"] == "1e-4"
+    p = load_params(write(tmp_path, None, text=text), "mc")
+    assert p.train.lr.full == 1e-4 and isinstance(p.train.lr.full, float)
+
+
+def test_learning_rate_follows_the_method(tmp_path):
+    data = repo_params()
+    data["train"]["method"] = "lora"
+    p = load_params(write(tmp_path, data), "qa")
+    assert learning_rate(p.train) == data["train"]["lr"]["lora"]  # qa overrides only lr.full
+    data["train"]["method"] = "full"
+    assert learning_rate(load_params(write(tmp_path, data), "qa").train) == data["qa"]["train"]["lr"]["full"]
+
+
+def _set(data, key, value):
+    parts = key.split(".")
+    node = data
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+    node[parts[-1]] = value
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("train.batchsize", 8, "unknown key train.batchsize"),
+    ("trian", {}, "trian.task: missing; trian is not a shared section"),
+    ("train.batch_size", 0, "train.batch_size: invalid value 0; allowed: a value >= 1"),
+    ("train.batch_size", "8", "train.batch_size: expected an integer, got '8'"),
+    ("train.lr.full", -1e-4, "train.lr.full: invalid value -0.0001"),
+    ("train.lr.full", math.nan, "train.lr.full: expected a finite number, got nan"),
+    ("train.lr.full", math.inf, "finite number"),
+    ("train.lr.full", "fast", "train.lr.full: expected a number, got 'fast'"),
+    ("train.method", "adapter", "train.method: invalid value 'adapter'; allowed: full | bitfit | lora"),
+    ("train.layer_decay", 1.5, "train.layer_decay"),
+    ("train.layer_decay", 0, "train.layer_decay"),
+    ("train.warmup_steps", 100, "train.warmup_steps: invalid value; allowed: 0 while warmup_ratio is set"),
+    ("train.lora.r", 0, "train.lora.r"),
+    ("qa.tokenize.stride", 384, "qa.tokenize.stride: invalid value; allowed: 0 <= stride < max_length (384)"),
+    ("qa.data.eval_size", 1.0, "qa.data.eval_size"),
+    ("qa.data.bad_records", "ignore", "error | skip | repair"),
+    ("qa.model.pretrained", "yes", "qa.model.pretrained: expected true or false, got 'yes'"),
+    ("qa.task", "poetry", "qa.task: invalid value 'poetry'; allowed: qa | mc"),
+    ("qa.train.batch_size", 0, "qa.train.batch_size: invalid value 0"),  # names the override
+    ("qa.train.batchsize", 2, "unknown key qa.train.batchsize"),
+    ("qa.train", None, "qa.train: expected a mapping of overrides"),
+    ("qa.extra", {}, "unknown key qa.extra"),
+    ("seed", 1.5, "seed: expected an integer >= 0"),
+    ("seed", -1, "seed: expected an integer >= 0"),
+    ("qa.data.split_seed", -1, "qa.data.split_seed"),
+    ("predict.checkpoint", "last", "predict.checkpoint: invalid value 'last'; allowed: final | best"),
+    ("mc.data.candidates", 1, "mc.data.candidates"),
 ])
-def test_bad_params_name_the_key(data, message):
-    with pytest.raises(ParamsError, match=message.replace("|", r"\|").replace(".", r"\.")):
-        build(Params, data, "", "params.yaml")
+def test_bad_params_name_the_key(tmp_path, key, value, message):
+    data = repo_params()
+    _set(data, key, value)
+    section = "qa" if key.startswith(("qa", "trian")) else "mc"
+    with pytest.raises(ParamsError) as e:
+        if key == "trian":
+            validate_all(write(tmp_path, data))
+        else:
+            load_params(write(tmp_path, data), section)
+    assert message in str(e.value) and str(e.value).startswith(str(tmp_path / "params.yaml"))
+
+
+def test_a_misspelt_key_is_named_with_the_likely_one(tmp_path):
+    text = (REPO / "params.yaml").read_text().replace("  batch_size: 16", "  batchsize: 16", 1)
+    with pytest.raises(ParamsError, match=r"unknown key train.batchsize \(did you mean batch_size\?\)"):
+        load_params(write(tmp_path, None, text=text))
 
 
 def test_missing_and_invalid_yaml(tmp_path):
     with pytest.raises(ParamsError, match="file not found"):
         load_params(tmp_path / "nope.yaml")
-    bad = tmp_path / "params.yaml"
-    bad.write_text("train: [unclosed\n")
     with pytest.raises(ParamsError, match="not valid YAML"):
-        load_params(bad)
+        load_params(write(tmp_path, None, text="train: [unclosed\n"))
 
 
-def test_per_method_learning_rate_defaults():
-    assert build(TrainConfig, {"method": "lora"}).learning_rate == 4e-4
-    assert build(TrainConfig, {"method": "bitfit"}).learning_rate == 1e-3
-    assert build(TrainConfig, {"method": "full", "lr": 3e-5}).learning_rate == 3e-5
+def test_a_stage_validates_only_its_own_task_section(tmp_path):
+    """A broken mc section does not stop the qa stages (the validate stage checks them all)."""
+    data = copy.deepcopy(repo_params())
+    data["mc"]["data"]["candidates"] = 1
+    assert load_params(write(tmp_path, data), "qa").section == "qa"
+    with pytest.raises(ParamsError, match="mc.data.candidates"):
+        validate_all(write(tmp_path, data))

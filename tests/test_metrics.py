@@ -1,6 +1,6 @@
 import pytest
 
-from ftpipe.metrics import f1_score, normalize_answer, squad_metrics
+from ftpipe.tasks.qa.scoring import f1_score, normalize_answer, squad_metrics
 
 
 @pytest.mark.parametrize("raw, norm", [
@@ -39,7 +39,7 @@ def test_squad_v2_breakdown():
 
 
 def test_chinese_f1_counts_characters_and_drops_cjk_punctuation():
-    from ftpipe.metrics import answer_tokens, exact_match, f1_score
+    from ftpipe.tasks.qa.scoring import answer_tokens, exact_match, f1_score
 
     assert answer_tokens("台灣大學在1928年") == ["台", "灣", "大", "學", "在", "1928", "年"]
     assert f1_score("台灣大學", "國立台灣大學") == pytest.approx(2 * 1.0 * (4 / 6) / (1 + 4 / 6))

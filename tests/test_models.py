@@ -5,25 +5,28 @@ import pytest
 import torch
 from transformers import AutoModelForQuestionAnswering
 
-from ftpipe.config import ModelConfig, TrainConfig, build
-from ftpipe.models import ModelError, apply_method, count_parameters, load_model, resolve_model_path, save_model
-from ftpipe.qa import load_trained, window_logits
+from conftest import train_config
+from ftpipe.config import ModelConfig
+from ftpipe.errors import ModelError
+from ftpipe.inference import forward_rows
+from ftpipe.models import apply_method, count_parameters, load_model, load_trained, resolve_model_path, save_model
+from ftpipe.tasks.qa import TASK as QA
 
 H, L, I = 32, 2, 64  # tiny config in conftest
 
 
 def tiny(tiny_model_dir, pretrained=True, seed=123):
-    return load_model(ModelConfig(name=str(tiny_model_dir), pretrained=pretrained), AutoModelForQuestionAnswering, seed)
+    return load_model(ModelConfig(dir=str(tiny_model_dir), pretrained=pretrained), AutoModelForQuestionAnswering, seed)
 
 
 def test_full_trains_everything(tiny_model_dir):
-    m = apply_method(tiny(tiny_model_dir), build(TrainConfig, {"method": "full"}))
+    m = apply_method(tiny(tiny_model_dir), train_config(method="full"))
     c = count_parameters(m)
     assert c["trainable_params"] == c["total_params"] == sum(p.numel() for p in m.parameters())
 
 
 def test_bitfit_trains_biases_and_head_only(tiny_model_dir):
-    m = apply_method(tiny(tiny_model_dir), build(TrainConfig, {"method": "bitfit"}))
+    m = apply_method(tiny(tiny_model_dir), train_config(method="bitfit"))
     trainable = {n for n, p in m.named_parameters() if p.requires_grad}
     assert "qa_outputs.weight" in trainable and "qa_outputs.bias" in trainable
     assert all(n.endswith(".bias") or n.startswith("qa_outputs.") for n in trainable)
@@ -37,7 +40,7 @@ def test_bitfit_trains_biases_and_head_only(tiny_model_dir):
 @pytest.mark.parametrize("r", [2, 8])
 def test_lora_counts_match_the_formula(tiny_model_dir, r):
     base_total = sum(p.numel() for p in tiny(tiny_model_dir).parameters())
-    m = apply_method(tiny(tiny_model_dir), build(TrainConfig, {"method": "lora", "lora": {"r": r}}))
+    m = apply_method(tiny(tiny_model_dir), train_config(method="lora", lora={"r": r}))
     head = 2 * H + 2
     adapters = L * 2 * r * (H + H)  # query and value, H -> H each: r * (d_in + d_out)
     c = count_parameters(m)
@@ -53,13 +56,13 @@ def test_unknown_architecture_needs_explicit_lora_targets(tiny_model_dir):
     m = tiny(tiny_model_dir)
     m.config.model_type = "mystery"
     with pytest.raises(ModelError, match="target_modules"):
-        apply_method(m, build(TrainConfig, {"method": "lora"}))
+        apply_method(m, train_config(method="lora"))
 
 
 def _features(tokenizer):
     import datasets
 
-    from ftpipe.windows import tokenize_eval
+    from ftpipe.tasks.qa.windows import tokenize_eval
 
     ctx = "Ada Lovelace wrote the first published algorithm for Babbage's Analytical Engine in 1843."
     cols = {"id": ["a"], "question": ["When did she write it?"], "context": [ctx],
@@ -67,21 +70,26 @@ def _features(tokenizer):
     return datasets.Dataset.from_dict(tokenize_eval(cols, tokenizer, 64, 16))
 
 
+def window_logits(model, feats, pad_token_id):
+    rows = forward_rows(model, feats, pad_token_id, 8, "fp32", QA.outputs, QA.token_outputs)
+    return [r["start_logits"] for r in rows], [r["end_logits"] for r in rows]
+
+
 @pytest.mark.parametrize("method", ["full", "bitfit", "lora"])
 def test_save_load_round_trip_keeps_predictions(tiny_model_dir, tokenizer, tmp_path, method):
     torch.manual_seed(0)
-    m = apply_method(tiny(tiny_model_dir), build(TrainConfig, {"method": method}))
+    m = apply_method(tiny(tiny_model_dir), train_config(method=method))
     with torch.no_grad():  # stand-in for training: move every trainable tensor, head included
         for p in m.parameters():
             if p.requires_grad:
                 p.add_(torch.randn_like(p) * 0.5)
     feats = _features(tokenizer)
-    before = window_logits(m, feats, tokenizer.pad_token_id, 8, "fp32")
+    before = window_logits(m, feats, tokenizer.pad_token_id)
     save_model(m, tokenizer, tmp_path / "model")
     if method == "lora":
         assert (tmp_path / "model" / "adapter" / "adapter_config.json").is_file()
-    loaded, _ = load_trained(tmp_path / "model")
-    after = window_logits(loaded, feats, tokenizer.pad_token_id, 8, "fp32")
+    loaded, _ = load_trained(tmp_path / "model", QA.auto_model)
+    after = window_logits(loaded, feats, tokenizer.pad_token_id)
     np.testing.assert_allclose(before[0][0], after[0][0], atol=1e-4)
     np.testing.assert_allclose(before[1][0], after[1][0], atol=1e-4)
 
@@ -101,7 +109,7 @@ def test_new_head_is_seeded(tiny_model_dir, tmp_path):
     heads = []
     for noise in (1, 2):
         torch.manual_seed(noise)  # stands in for a fresh process's RNG state
-        m = load_model(ModelConfig(name=str(tmp_path / "encoder")), AutoModelForQuestionAnswering, 7)
+        m = load_model(ModelConfig(dir=str(tmp_path / "encoder"), pretrained=True), AutoModelForQuestionAnswering, 7)
         heads.append(m.qa_outputs.weight.detach().clone())
     assert torch.equal(heads[0], heads[1])
 

@@ -2,123 +2,114 @@
 
 import json
 import math
-import os
-import shutil
-import subprocess
-import sys
-from pathlib import Path
+import time
 
 import pytest
-import yaml
 
-from conftest import REPO
+from conftest import ran, sh
 
 pytestmark = pytest.mark.slow
 
-COPY = ["dvc.yaml", "params.yaml", "stages", "ftpipe", "data/sample", "data/raw", ".dvc/config", ".dvcignore",
-        ".gitignore"]
+TASKS = ("qa", "mc")
 
 
-def sh(cmd, cwd, check=True):
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}", PYTHONPATH=str(cwd))
-    p = subprocess.run(cmd, cwd=cwd, shell=True, capture_output=True, text=True, env=env)
-    if check and p.returncode != 0:
-        raise AssertionError(f"{cmd} failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
-    return p
-
-
-def ran(output: str) -> set[str]:
-    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
-
-
-@pytest.fixture(scope="module")
-def project(tmp_path_factory, tiny_model_dir):
-    root = tmp_path_factory.mktemp("project")
-    for rel in COPY:
-        src = REPO / rel
-        if not src.exists():
-            continue
-        dst = root / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, dst)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["data"]["max_examples"] = 40
-    params["model"]["name"] = str(tiny_model_dir)
-    params["train"].update(epochs=2, batch_size=8, log_every=1)
-    params["mc"]["model"]["name"] = str(tiny_model_dir)
-    params["mc"]["train"].update(epochs=2, log_every=1)
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    sh("git init -q && git config user.email t@t && git config user.name t", root)
-    return root
-
-
-def test_repro_then_experiment_reruns_only_training(project):
-    out = sh("dvc repro", project).stdout
-    assert ran(out) == {"download", "tokenize", "train", "predict", "evaluate", "plot",
-                        "tokenize_mc", "train_mc", "predict_chain"}
-    for path in ["models/qa/final/model.safetensors", "models/qa/best/config.json",
-                 "predictions/qa/predictions.json", "predictions/qa/nbest_predictions.json",
-                 "metrics/eval.json", "metrics/train.json", "metrics/data.json", "metrics/features.json",
-                 "metrics/train/steps.tsv", "metrics/train/epochs.tsv", "plots/qa_loss.png", "plots/qa_eval.png",
-                 "models/mc/final/model.safetensors", "metrics/mc_train.json", "metrics/mc_train/epochs.tsv",
-                 "predictions/chain/predictions.json", "predictions/chain/choices.json", "metrics/chain.json",
-                 "plots/mc_loss.png", "plots/mc_eval.png"]:
+def test_repro_runs_every_stage_and_writes_every_output(repro_project):
+    project, out, _ = repro_project
+    expected = {"fetch", "chain"} | {f"{v}@{t}" for v in ("prepare", "tokenize", "train", "predict", "evaluate",
+                                                          "plot") for t in TASKS}
+    assert ran(out) == expected
+    for t in TASKS:
+        for path in [f"models/{t}/final/model.safetensors", f"models/{t}/best/config.json",
+                     f"metrics/{t}/data.json", f"metrics/{t}/features.json", f"metrics/{t}/eval.json",
+                     f"metrics/{t}/train/metrics.json", f"metrics/{t}/train/plots/metrics/train/loss.tsv",
+                     f"plots/{t}/loss.png", f"plots/{t}/eval.png", f"data/prepared/{t}/meta.json"]:
+            assert (project / path).is_file(), path
+    for path in ["predictions/qa/eval/predictions.json", "predictions/qa/eval/nbest_predictions.json",
+                 "predictions/mc/eval/choices.json", "predictions/chain/predictions.json",
+                 "predictions/chain/choices.json", "metrics/chain.json"]:
         assert (project / path).is_file(), path
-    m = json.loads((project / "metrics/eval.json").read_text())
+    m = json.loads((project / "metrics/qa/eval.json").read_text())
     assert m["total"] == 8 and 0 <= m["f1"] <= 100
-    preds = json.loads((project / "predictions/qa/predictions.json").read_text())
-    assert len(preds) == 8
-    data = json.loads((project / "metrics/data.json").read_text())
+    assert len(json.loads((project / "predictions/qa/eval/predictions.json").read_text())) == 8
+    data = json.loads((project / "metrics/qa/data.json").read_text())
     assert data["train_questions"] == 32 and data["eval_questions"] == 8
     chain = json.loads((project / "metrics/chain.json").read_text())
     assert chain["total"] == 8 and sum(v for k, v in chain["breakdown"].items()
                                        if k != "correct_from_wrong_paragraph") == 8
     choices = json.loads((project / "predictions/chain/choices.json").read_text())
     assert len(choices) == 8 and all(len(c["scores"]) == 4 for c in choices.values())
-    mc_epochs = (project / "metrics/mc_train/epochs.tsv").read_text().splitlines()
-    assert mc_epochs[0].split("\t")[:3] == ["epoch", "step", "train_loss"] and "eval_accuracy" in mc_epochs[0]
-    assert len(mc_epochs) == 3  # header + 2 epochs
+    summary = json.loads((project / "metrics/mc/train/metrics.json").read_text())
+    assert summary["epochs"] == 2 and "eval" in summary and 0 <= summary["eval"]["accuracy"] <= 1
+    accuracy_log = (project / "metrics/mc/train/plots/metrics/eval/accuracy.tsv").read_text().splitlines()
+    assert accuracy_log[0] == "step\taccuracy" and len(accuracy_log) == 1 + 2  # header + 2 epochs
+    assert ran(sh("dvc repro", project).stdout) == set()  # nothing changed: nothing reruns
 
-    # nothing changed: nothing reruns
-    assert ran(sh("dvc repro", project).stdout) == set()
+
+def test_params_change_reruns_only_what_it_touches(repro_project):
+    project, _, _ = repro_project
     sh("git add -A && git commit -qm baseline", project)
-
-    out = sh("dvc exp run -S train.batch_size=4", project).stdout
+    out = sh("dvc exp run -S qa.train.batch_size=4", project).stdout
     stages = ran(out)
-    # training params never re-download or re-tokenize; evaluate reruns only if predictions changed;
-    # a QA-only change never retrains the multiple-choice model
-    assert {"train", "predict", "plot"} <= stages
-    assert not stages & {"download", "tokenize", "tokenize_mc", "train_mc"}
-    assert "Stage 'tokenize' didn't change, skipping" in out
+    # a training key never re-prepares or re-tokenizes; a QA-only change never retrains MC
+    assert {"train@qa", "predict@qa", "plot@qa"} <= stages
+    assert not stages & {"fetch", "prepare@qa", "tokenize@qa", "train@mc", "prepare@mc", "tokenize@mc"}
     diff = json.loads(sh("dvc metrics diff --json", project).stdout)
-    windows = json.loads((project / "metrics/features.json").read_text())["train"]["windows"]
-    steps = diff["metrics/train.json"]["steps"]
+    windows = json.loads((project / "metrics/qa/features.json").read_text())["train"]["windows"]
+    steps = diff["metrics/qa/train/metrics.json"]["steps"]
     assert steps["old"] == 2 * math.ceil(windows / 8) and steps["new"] == 2 * math.ceil(windows / 4)
-    shown = sh("dvc exp show --json", project).stdout
-    assert "exact_match" in shown
+    assert "exact_match" in sh("dvc exp show --json", project).stdout
 
-    # and an MC-only change (random init) never retrains the QA model
+    # an MC-only change (random init) never retrains the QA model
     stages = ran(sh("dvc exp run -S mc.model.pretrained=false", project).stdout)
-    assert "train_mc" in stages and not stages & {"download", "tokenize", "tokenize_mc", "train", "predict"}
+    assert "train@mc" in stages and not stages & {"prepare@qa", "tokenize@qa", "train@qa", "predict@qa"}
+
+    # the checkpoint the predict stages load: predict, evaluate and the chain only
+    stages = ran(sh("dvc exp run -S predict.checkpoint=best", project).stdout)
+    assert stages and stages <= {"predict@qa", "predict@mc", "evaluate@qa", "evaluate@mc", "chain"}, stages
 
 
-def test_bad_params_fail_before_work(project):
-    p = sh("python -m stages.download --params missing.yaml", project, check=False)
+def test_data_outside_the_repository_is_a_dependency(tmp_path_factory, tiny_model_dir):
+    """data.dir may point anywhere (an absolute path): editing a file there makes the
+    prepare stage (and only what follows it) stale."""
+    import shutil
+
+    from conftest import REPO, make_project
+
+    outside = tmp_path_factory.mktemp("elsewhere")
+    shutil.copy(REPO / "data/sample/qa/squad_sample.json", outside / "squad.json")
+
+    def edit(params):
+        params["qa"]["data"].update(dir=str(outside), train="squad.json")
+
+    project = make_project(tmp_path_factory.mktemp("outside"), tiny_model_dir, edit)
+    sh("dvc repro prepare@qa", project)
+    assert "prepare@qa" not in sh("dvc status prepare@qa", project).stdout
+    data = json.loads((outside / "squad.json").read_text())
+    data["data"][0]["title"] += " (edited)"
+    (outside / "squad.json").write_text(json.dumps(data))
+    status = sh("dvc status prepare@qa", project).stdout
+    assert "prepare@qa" in status and "modified" in status and str(outside) in status
+
+
+def test_bad_params_fail_before_work(repro_project):
+    project, _, _ = repro_project
+    p = sh("python -m stages.prepare --task qa --out x --report y --params missing.yaml", project, check=False)
     assert p.returncode == 1 and "missing.yaml: file not found" in p.stderr
-    p = sh("python -m stages.download --params /dev/null/params.yaml", project, check=False)
+    p = sh("python -m stages.prepare --task qa --out x --report y --params /dev/null/params.yaml", project,
+           check=False)
     assert p.returncode == 1 and "cannot read" in p.stderr and "Traceback" not in p.stderr
     bad = project / "bad.yaml"
     bad.write_text((project / "params.yaml").read_text().replace("batch_size:", "batchsize:", 1))
-    p = sh(f"python -m stages.train --params {bad}", project, check=False)
+    p = sh(f"python -m stages.train --task qa --features f --prepared p --out o --logs l --checkpoints c "
+           f"--params {bad}", project, check=False)
     assert p.returncode == 1 and "unknown key train.batchsize" in p.stderr
 
 
-def test_queued_grid_runs_and_appears_in_the_report(project):
+def test_queued_grid_runs_and_appears_in_the_report(repro_project):
     """`dvc exp run --queue` + `dvc queue start`, then the comparison report over them."""
-    import time
-
     from ftpipe.report import experiments
 
+    project, _, _ = repro_project
     sh("git add -A && git commit -qm grid-baseline --allow-empty", project)
     # the issue's grid form: a fixed key beside a swept one
     sh("dvc exp run --queue -S train.method=lora -S 'train.lora.r=2,4'", project)
@@ -134,19 +125,15 @@ def test_queued_grid_runs_and_appears_in_the_report(project):
     (project / "exp_show.json").write_text(json.dumps(show, indent=1))
     grid = {e["params"]["train"]["lora"]["r"]: e for e in experiments(show)
             if e["params"]["train"]["method"] == "lora"}
-    assert {2, 4} <= set(grid) and all("metrics/eval.json" in grid[r]["metrics"] for r in (2, 4))
+    assert {2, 4} <= set(grid) and all("metrics/qa/eval.json" in grid[r]["metrics"] for r in (2, 4))
     out = sh("python -m ftpipe.report --out reports", project).stdout
     table = (project / "reports/comparison.md").read_text()
-    rows = {r: next(line for line in table.splitlines() if f"| {grid[r]['name']} |" in line) for r in (2, 4)}
-    for r, line in rows.items():
+    for r in (2, 4):
+        line = next(line for line in table.splitlines() if f"| {grid[r]['name']} | qa |" in line)
         assert f"| lora | {r} |" in line
-    pct = {r: float(rows[r].split("|")[7]) for r in rows}  # trainable_pct: rank 4 has twice the adapters
-    assert 0 < pct[2] < pct[4] < 100
-    assert (project / "reports/metric_vs_trainable.png").is_file()
-    assert (project / "reports/epochs_overlay.png").is_file() and "epochs_overlay.png" in out
+    assert (project / "reports/qa_metric_vs_trainable.png").is_file() and "qa_epochs.png" in out
     # dvc plots diff overlays the same curves: one plot, both experiments' rows
     names = [grid[r]["name"] for r in (2, 4)]
     plots = json.loads(sh(f"dvc plots diff {' '.join(names)} --json", project).stdout)["data"]
-    loss = plots["QA training loss"][0]
+    loss = next(v for k, v in plots.items() if k.endswith("qa/train/plots/metrics/train/loss.tsv"))[0]
     assert set(names) <= set(loss["revisions"])
-    assert set(names) <= {row["rev"] for row in loss["content"]["data"]["values"]}

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ftpipe.postprocess import postprocess, postprocess_naive
+from ftpipe.tasks.qa.postprocess import postprocess, postprocess_naive
 
 CTX = "alpha beta gamma delta"
 # token offsets of a window: [CLS] q [SEP] alpha beta gamma delta [SEP]

@@ -23,7 +23,7 @@ def env(root):
 
 
 def stage(root, name, *args, check=True):
-    p = subprocess.run([sys.executable, "-m", f"stages.{name}", *args], cwd=root, env=env(root),
+    p = subprocess.run([sys.executable, "-m", f"stages.{name}", "--task", "qa", *args], cwd=root, env=env(root),
                        capture_output=True, text=True)
     if check and p.returncode != 0:
         raise AssertionError(f"{name} failed:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
@@ -37,39 +37,47 @@ def project(tmp_path_factory, tiny_model_dir):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         os.symlink(REPO / rel, root / rel)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["data"]["max_examples"] = 40
-    params["model"]["name"] = str(tiny_model_dir)
+    params["qa"]["data"]["max_examples"] = 40
+    params["qa"]["model"]["dir"] = str(tiny_model_dir)
     # Small batches, many steps, a checkpoint after every optimizer step: room to kill mid-epoch.
-    params["train"].update(epochs=3, batch_size=4, log_every=1, checkpoint_every=1)
+    params["qa"]["train"].update(epochs=3, batch_size=4, log_every=1, checkpoint_every=1)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    stage(root, "download")
-    stage(root, "tokenize")
+    stage(root, "prepare", "--out", "data/prepared/qa", "--report", "metrics/data.json")
+    stage(root, "tokenize", "--prepared", "data/prepared/qa", "--out", "data/features/qa",
+          "--report", "metrics/features.json")
     return root
 
 
+TRAIN_ARGS = ["--features", "data/features/qa", "--prepared", "data/prepared/qa"]
+
+
+def train_args(tag):
+    return TRAIN_ARGS + ["--out", f"models/{tag}", "--logs", f"metrics/{tag}", "--checkpoints", f"checkpoints/{tag}"]
+
+
 def train(root, tag, **kw):
-    args = ["--out", f"models/{tag}", "--metrics", f"metrics/{tag}.json", "--logs", f"metrics/{tag}",
-            "--checkpoints", f"checkpoints/{tag}"]
-    return stage(root, "train", *args, **kw)
+    return stage(root, "train", *train_args(tag), **kw)
 
 
 def outputs(root, tag):
     """Everything a run produces that must not depend on wall-clock time."""
     from safetensors.torch import load_file
 
-    stage(root, "predict", "--model", f"models/{tag}", "--out", f"predictions/{tag}")
-    steps = [{k: v for k, v in zip(("step", "epoch", "loss", "lr"), line.split("\t")[:4])}
-             for line in (root / f"metrics/{tag}/steps.tsv").read_text().splitlines()]
-    summary = json.loads((root / f"metrics/{tag}.json").read_text())
+    stage(root, "predict", "--model", f"models/{tag}", "--features", "data/features/qa", "--prepared",
+          "data/prepared/qa", "--out", f"predictions/{tag}")
+    logs = root / f"metrics/{tag}/plots/metrics"
+    curves = {str(p.relative_to(logs)): p.read_text() for p in sorted(logs.rglob("*.tsv"))
+              if not p.stem.endswith("_per_s")}  # throughput is wall-clock
+    summary = json.loads((root / f"metrics/{tag}/metrics.json").read_text())
     for timing in ("train_time_s", "features_per_s", "tokens_per_s"):
         summary.pop(timing)
+    summary["train"] = {k: v for k, v in summary["train"].items() if not k.endswith("_per_s")}
     return {
-        "epochs": (root / f"metrics/{tag}/epochs.tsv").read_text(),
-        "steps": steps,
+        "curves": curves,
         "summary": summary,
         "weights": load_file(str(root / f"models/{tag}/final/model.safetensors")),
-        "predictions": (root / f"predictions/{tag}/predictions.json").read_text(),
-        "nbest": (root / f"predictions/{tag}/nbest_predictions.json").read_text(),
+        "predictions": (root / f"predictions/{tag}/eval/predictions.json").read_text(),
+        "nbest": (root / f"predictions/{tag}/eval/nbest_predictions.json").read_text(),
     }
 
 
@@ -85,8 +93,7 @@ def test_sigkill_mid_epoch_resumes_to_identical_results(project):
     train(project, "ref")
     reference = outputs(project, "ref")
 
-    cmd = [sys.executable, "-m", "stages.train", "--out", "models/kill", "--metrics", "metrics/kill.json",
-           "--logs", "metrics/kill", "--checkpoints", "checkpoints/kill"]
+    cmd = [sys.executable, "-m", "stages.train", "--task", "qa", *train_args("kill")]
     proc = subprocess.Popen(cmd, cwd=project, env=env(project), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     state = project / "checkpoints/kill/state/state.json"
@@ -105,7 +112,8 @@ def test_sigkill_mid_epoch_resumes_to_identical_results(project):
         time.sleep(0.01)
     proc.wait()
     assert killed_at is not None and proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
-    assert not (project / "models/kill").exists() and not (project / "metrics/kill.json").exists()
+    assert not (project / "models/kill").exists()
+    assert (project / "metrics/kill/metrics.json").exists()  # dvclive logs as training goes
 
     out = train(project, "kill").stdout
     assert "resuming from" in out

@@ -1,43 +1,47 @@
 """The experiment comparison report on fixture data: `dvc exp show --json` as DVC 3 writes
-it (captured from the grid test's project: a baseline and two queued experiments)."""
+it (captured from the grid test's project: the baseline and two queued LoRA experiments)."""
 
 import json
 
 from conftest import FIXTURES
-from ftpipe.report import experiments, markdown, row, write_report
+from ftpipe.report import experiments, markdown, rows, write_report
 
 SHOW = json.loads((FIXTURES / "exp_show.json").read_text())
 
 
 def test_experiments_are_flattened_without_the_workspace():
     exps = experiments(SHOW)
-    assert [e["name"] for e in exps] == ["master", "broad-ambo", "pappy-pats"]
-    assert {e["params"]["train"]["batch_size"] for e in exps} == {4, 16}
-    assert all("metrics/eval.json" in e["metrics"] for e in exps)
+    assert len(exps) == 3 and all(e["name"] != "workspace" for e in exps)
+    assert sorted(e["params"]["train"]["method"] for e in exps) == ["full", "lora", "lora"]
+    assert all("metrics/qa/eval.json" in e["metrics"] for e in exps)
 
 
-def test_rows_and_markdown():
+def test_one_row_per_task_section_and_the_chain():
     exps = experiments(SHOW)
-    r = row(exps[1])
-    assert r["experiment"] == "broad-ambo" and r["batch_size"] == 16 and r["method"] == "full"
-    assert r["lora_r"] is None  # rank only for LoRA runs
-    assert r["f1"] == exps[1]["metrics"]["metrics/eval.json"]["f1"]
-    assert r["trainable_pct"] == 100.0 and r["mc_accuracy"] is not None
-    table = markdown([row(e) for e in exps]).splitlines()
-    assert table[0].startswith("| experiment | method |") and "lora_r" not in table[0]  # empty column dropped
-    assert len(table) == 2 + 3 and table[3].startswith("| broad-ambo | full |")
+    lora = next(e for e in exps if e["params"]["train"]["method"] == "lora")
+    table = rows(lora)
+    assert [r["task"] for r in table] == ["qa", "mc", "chain"]
+    qa, mc, chain = table
+    assert qa["method"] == "lora" and qa["lora_r"] == lora["params"]["train"]["lora"]["r"]
+    assert qa["lr"] == lora["params"]["train"]["lr"]["lora"]  # the lr of the method that ran
+    assert qa["batch_size"] == lora["params"]["qa"]["train"]["batch_size"]  # the task's override
+    assert qa["metric"] == "f1" and qa["value"] == lora["metrics"]["metrics/qa/eval.json"]["f1"]
+    assert mc["metric"] == "accuracy" and 0 < mc["trainable_pct"] < 100
+    assert chain["metric"] == "end_to_end_f1" and chain["value"] is not None
+    text = markdown(table).splitlines()
+    assert text[0].startswith("| experiment | task | method | lora_r |") and len(text) == 2 + 3
 
 
 def test_write_report(tmp_path):
     exps = experiments(SHOW)
-    logs = {e["rev"]: f"epoch\tstep\ttrain_loss\teval_f1\n1\t5\t3.0\t{i}.5\n2\t10\t2.0\t{i + 1}.5\n"
-            for i, e in enumerate(exps)}
-    lora = {**exps[2], "name": "lora-r8", "rev": "abc",
-            "params": {"train": {"method": "lora", "lora": {"r": 8}, "batch_size": 8}},
-            "metrics": {"metrics/train.json": {"trainable_params": 1000, "trainable_pct": 0.5},
-                        "metrics/eval.json": {"exact_match": 1.0, "f1": 2.0}}}
-    written = write_report(exps + [lora], lambda rev, path: logs.get(rev), tmp_path)
-    assert [p.name for p in written] == ["comparison.md", "metric_vs_trainable.png", "epochs_overlay.png"]
+    curve = "step\tf1\n5\t1.5\n10\t2.5\n"
+
+    def read(rev, path):
+        return curve if path == "metrics/qa/train/plots/metrics/eval/f1.tsv" else None
+
+    written = write_report(exps, read, tmp_path)
+    names = [p.name for p in written]
+    assert names == ["comparison.md", "qa_metric_vs_trainable.png", "qa_epochs.png", "mc_metric_vs_trainable.png"]
     text = (tmp_path / "comparison.md").read_text()
-    assert "| lora-r8 | lora | 8 | 8 |" in text and "| pappy-pats |" in text
+    assert all(f"| {e['name']} | qa |" in text for e in exps)
     assert all(p.stat().st_size > 1000 for p in written[1:])

@@ -4,6 +4,8 @@ only when ``trust_remote_code`` asks for it, and every ``torch.load`` is weights
 
 import ast
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,7 +54,7 @@ def test_failed_directory_write_keeps_the_previous_directory(tmp_path):
 
 def test_checkpoint_code_runs_only_with_trust_remote_code(tiny_model_dir, tmp_path):
     """A model directory whose config points at its own Python code (auto_map) must not
-    execute that code unless model.trust_remote_code is true."""
+    execute that code unless encoder.trust_remote_code is true."""
     import shutil
 
     from transformers import AutoModelForQuestionAnswering
@@ -70,11 +72,17 @@ def test_checkpoint_code_runs_only_with_trust_remote_code(tiny_model_dir, tmp_pa
     cfg["auto_map"] = {"AutoModelForQuestionAnswering": "evil.EvilQA"}
     (model_dir / "config.json").write_text(json.dumps(cfg))
 
-    model = load_model(ModelConfig(name=str(model_dir)), AutoModelForQuestionAnswering, seed=0)
+    model = load_model(ModelConfig(dir=str(model_dir), pretrained=True), AutoModelForQuestionAnswering, seed=0)
     assert not marker.exists()
     assert type(model).__module__.startswith("transformers.")
 
-    load_model(ModelConfig(name=str(model_dir), trust_remote_code=True), AutoModelForQuestionAnswering, seed=0)
+    # In a process of its own: loading remote code registers its classes with the Auto
+    # classes for the rest of the process.
+    code = ("from transformers import AutoModelForQuestionAnswering; from ftpipe.config import ModelConfig; "
+            "from ftpipe.models import load_model; "
+            f"load_model(ModelConfig(dir={str(model_dir)!r}, pretrained=True), AutoModelForQuestionAnswering, "
+            "seed=0, trust_remote_code=True)")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, capture_output=True)
     assert marker.exists()  # the test would pass vacuously if the code could never run
 
 

@@ -3,9 +3,9 @@
 import json
 
 from conftest import REPO
-from ftpipe.squad import load_examples
+from ftpipe.tasks.qa.squad import load_squad
 
-SAMPLE = REPO / "data" / "sample" / "squad_sample.json"
+SAMPLE = REPO / "data" / "sample" / "qa" / "squad_sample.json"
 
 
 def test_sample_answers_sit_at_their_offsets():
@@ -25,6 +25,6 @@ def test_sample_answers_sit_at_their_offsets():
 
 
 def test_sample_loads_without_repairs():
-    rows, report = load_examples(str(SAMPLE))
+    rows, report = load_squad(SAMPLE)
     assert report.as_dict()["skipped"] == 0 and report.repaired == 0
     assert len({r["id"] for r in rows}) == len(rows)

@@ -3,7 +3,13 @@ import json
 import pytest
 
 from conftest import CONTEXT, record, squad_json, write_json
-from ftpipe.squad import DataError, load_examples, split_examples
+from ftpipe.errors import DataError
+from ftpipe.records import split_records
+from ftpipe.tasks.qa.squad import load_squad
+
+
+def load_examples(path, version_2=False, misplaced="error", max_examples=None):
+    return load_squad(path, version_2, misplaced, max_examples)
 
 
 def one_para(*qas, context=CONTEXT, title="Nile"):
@@ -148,14 +154,14 @@ def _rows(n, titles=5):
 
 def test_split_is_seeded_and_disjoint():
     rows = _rows(100)
-    tr, ev = split_examples(rows, 0.2, seed=1)
+    tr, ev = split_records(rows, 0.2, seed=1)
     assert len(ev) == 20 and len(tr) == 80
     assert {r["id"] for r in tr}.isdisjoint({r["id"] for r in ev})
-    assert split_examples(rows, 0.2, seed=1) == (tr, ev)
-    assert split_examples(rows, 0.2, seed=2)[1] != ev
+    assert split_records(rows, 0.2, seed=1) == (tr, ev)
+    assert split_records(rows, 0.2, seed=2)[1] != ev
 
 
 def test_split_by_article_keeps_contexts_apart():
-    tr, ev = split_examples(_rows(100), 0.2, seed=0, by="article")
+    tr, ev = split_records(_rows(100), 0.2, seed=0, group="title")
     assert {r["title"] for r in tr}.isdisjoint({r["title"] for r in ev})
     assert len({r["title"] for r in ev}) == 1

@@ -2,11 +2,15 @@ import numpy as np
 import pytest
 import torch
 
-from ftpipe.config import ModelConfig, PredictConfig, TrainConfig, build
+from conftest import run_params, train_config
+from ftpipe.batching import LengthGroupedBatchSampler, PadCollator
+from ftpipe.config import ModelConfig
 from ftpipe.models import apply_method, load_model
-from ftpipe.qa import evaluator, train_collator
-from ftpipe.training import LengthGroupedBatchSampler, PadCollator, fit, layer_depth, param_groups
-from ftpipe.windows import to_columns, tokenize_eval, tokenize_train
+from ftpipe.optim import layer_depth, param_groups
+from ftpipe.tasks.qa import TASK as QA
+from ftpipe.tasks.qa.windows import to_columns, tokenize_eval, tokenize_train
+from ftpipe.training import Evaluation, fit
+from ftpipe.verbs.train import evaluator
 
 
 def test_length_grouped_batches_cover_every_index_once_and_are_seeded():
@@ -43,7 +47,7 @@ def lr_by_param(model, groups):
 def tiny_qa_model(model_dir):
     from transformers import AutoModelForQuestionAnswering
 
-    return load_model(ModelConfig(name=str(model_dir)), AutoModelForQuestionAnswering, seed=0)
+    return load_model(ModelConfig(dir=str(model_dir), pretrained=True), AutoModelForQuestionAnswering, seed=0)
 
 
 def test_param_groups_without_layer_decay_split_only_weight_decay(tiny_model_dir):
@@ -78,7 +82,7 @@ def test_layer_decay_needs_layers_it_can_place():
 
 
 def test_layer_decay_reaches_lora_adapters_by_their_layer(tiny_model_dir):
-    cfg = build(TrainConfig, {"method": "lora", "layer_decay": 0.5, "lora": {"r": 2}})
+    cfg = train_config(method="lora", layer_decay=0.5, lora={"r": 2})
     model = apply_method(tiny_qa_model(tiny_model_dir), cfg)
     lrs = lr_by_param(model, param_groups(model, 0.01, 1e-3, layer_decay=0.5))
     assert lrs and all(p.requires_grad for n, p in model.named_parameters() if n in lrs)
@@ -120,20 +124,22 @@ def tiny_setup(tokenizer):
 def run_fit(tiny_model_dir, tokenizer, tmp_path, cfg, collate=None, name="run"):
     exs, train, ev, rows = tiny_setup(tokenizer)
     model = tiny_qa_model(tiny_model_dir)
-    collate = collate or train_collator(tokenizer, train.column_names)
-    evaluate = evaluator(ev, exs, tokenizer.pad_token_id, PredictConfig(), False, cfg.precision)
-    return fit(model, rows, collate, train["length"], cfg, seed=7, evaluate=evaluate, log_dir=tmp_path / name,
-               checkpoint_dir=tmp_path / "ckpt", best_metric="f1"), model
+    collate = collate or QA.collator(tokenizer, train.column_names)
+    params = run_params("qa", precision=cfg.precision)
+    evaluation = Evaluation(evaluator(QA, ev, exs, tokenizer.pad_token_id, params, {"version_2": False}), "f1")
+    return fit(model, rows, collate, train["length"], cfg, seed=7, evaluation=evaluation, log_dir=tmp_path / name,
+               checkpoint_dir=tmp_path / "ckpt"), model
 
 
 def test_tiny_model_learns_the_training_set(tiny_model_dir, tokenizer, tmp_path):
-    cfg = build(TrainConfig, {"epochs": 30, "batch_size": 2, "lr": 3e-3, "precision": "fp32", "log_every": 1,
-                              "warmup_ratio": 0.0})
+    cfg = train_config(epochs=30, batch_size=2, lr=3e-3, precision="fp32", log_every=1,
+                              warmup_ratio=0.0)
     result, _ = run_fit(tiny_model_dir, tokenizer, tmp_path, cfg)
-    losses = [r["train_loss"] for r in result.history.epochs]
+    losses = [r["train_loss"] for r in result.log.epochs]
     assert losses[-1] < 0.5 * losses[0]
-    assert (tmp_path / "run" / "steps.tsv").read_text().startswith("step\tepoch\tloss\tlr\tfeatures_per_s")
-    assert len(result.history.epochs) == 30 and "eval_f1" in result.history.epochs[0]
+    loss_log = (tmp_path / "run" / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()
+    assert loss_log[0] == "step\tloss" and len(loss_log) == 1 + len(result.log.steps)  # dvclive's file
+    assert len(result.log.epochs) == 30 and "eval_f1" in result.log.epochs[0]
     assert not (tmp_path / "ckpt").exists(), "a finished run removes its resumable state"
 
 
@@ -142,12 +148,12 @@ class Interrupt(Exception):
 
 
 def test_killed_run_resumes_to_identical_numbers(tiny_model_dir, tokenizer, tmp_path):
-    cfg = build(TrainConfig, {"epochs": 3, "batch_size": 2, "lr": 1e-3, "precision": "fp32", "log_every": 1,
-                              "checkpoint_every": 2})
+    cfg = train_config(epochs=3, batch_size=2, lr=1e-3, precision="fp32", log_every=1,
+                              checkpoint_every=2)
     full, model_a = run_fit(tiny_model_dir, tokenizer, tmp_path, cfg, name="full")
 
     exs, train, ev, rows = tiny_setup(tokenizer)
-    base = train_collator(tokenizer, train.column_names)
+    base = QA.collator(tokenizer, train.column_names)
     calls = {"n": 0}
 
     def dying_collate(batch):  # dies mid-epoch 2 (3 batches per epoch), after a checkpoint
@@ -162,16 +168,16 @@ def test_killed_run_resumes_to_identical_numbers(tiny_model_dir, tokenizer, tmp_
     resumed, model_b = run_fit(tiny_model_dir, tokenizer, tmp_path, cfg, name="resumed")
 
     strip = lambda rows: [{k: v for k, v in r.items() if not k.endswith("_per_s")} for r in rows]
-    assert strip(resumed.history.steps) == strip(full.history.steps)
-    assert resumed.history.epochs == full.history.epochs
+    assert strip(resumed.log.steps) == strip(full.log.steps)
+    assert resumed.log.epochs == full.log.epochs
     for (ka, va), (kb, vb) in zip(model_a.state_dict().items(), model_b.state_dict().items()):
         assert torch.equal(va, vb), ka
 
 
 def test_checkpoint_of_other_params_is_not_resumed(tiny_model_dir, tokenizer, tmp_path, capsys):
-    cfg = build(TrainConfig, {"epochs": 2, "batch_size": 2, "precision": "fp32", "checkpoint_every": 1})
+    cfg = train_config(epochs=2, batch_size=2, precision="fp32", checkpoint_every=1)
     exs, train, ev, rows = tiny_setup(tokenizer)
-    base = train_collator(tokenizer, train.column_names)
+    base = QA.collator(tokenizer, train.column_names)
     n = {"c": 0}
 
     def dying(batch):
@@ -182,6 +188,6 @@ def test_checkpoint_of_other_params_is_not_resumed(tiny_model_dir, tokenizer, tm
 
     with pytest.raises(Interrupt):
         run_fit(tiny_model_dir, tokenizer, tmp_path, cfg, collate=dying)
-    other = build(TrainConfig, {"epochs": 2, "batch_size": 2, "precision": "fp32", "lr": 1e-4})
+    other = train_config(epochs=2, batch_size=2, precision="fp32", lr=1e-4)
     run_fit(tiny_model_dir, tokenizer, tmp_path, other)
     assert "ignoring checkpoint" in capsys.readouterr().out

@@ -1,8 +1,8 @@
 import pytest
 
-from ftpipe.squad import DataError
-from ftpipe.windows import (check_question_lengths, to_columns, tokenize_eval, tokenize_train, unknown_token_pct,
-                            vocabulary_warning)
+from ftpipe.errors import DataError
+from ftpipe.tasks.qa.windows import check_question_lengths, to_columns, tokenize_eval, tokenize_train
+from ftpipe.vocab import unknown_token_pct, vocabulary_warning
 
 # A long context: 60 numbered sentences, so windows of 64 tokens with stride 16 overlap many times.
 LONG = " ".join(f"Sentence number {i} mentions the river Wye{i} and its bridges." for i in range(60))

@@ -1,0 +1,66 @@
+"""Resumable training state: weights (safetensors), optimiser, schedule, RNG and the loop's
+own counters, written atomically; loaded only with ``torch.load(weights_only=True)``.
+
+Why not accelerate's ``save_state`` / ``load_state``: they restore the torch RNG when the
+state is loaded, but resuming bit-identically needs it restored *after* the resumed
+epoch's data loader has made its first draw (see :mod:`ftpipe.training`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .io import atomic_dir, write_json
+
+
+def run_key(*parts: Any) -> str:
+    """Fingerprint of everything a checkpoint depends on: resuming a different run is refused."""
+    blob = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def save(ckpt_dir: Path, key: str, model: torch.nn.Module, optimizer: Any, scheduler: Any, state: dict) -> None:
+    from safetensors.torch import save_file
+
+    with atomic_dir(ckpt_dir) as tmp:
+        weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+        save_file(weights, str(tmp / "model.safetensors"))
+        torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+                   tmp / "optim.pt")
+        write_json(tmp / "state.json", {"key": key, **state})
+
+
+def load(ckpt_dir: Path, key: str) -> dict | None:
+    """The loop's saved state, or None when there is none or it belongs to another run."""
+    state_file = ckpt_dir / "state.json"
+    if not state_file.is_file():
+        return None
+    state = json.loads(state_file.read_text())
+    if state.get("key") != key:
+        print(f"[train] ignoring checkpoint in {ckpt_dir}: it belongs to other params or data")
+        return None
+    return state
+
+
+def restore(ckpt_dir: Path, model: torch.nn.Module, optimizer: Any, scheduler: Any) -> dict:
+    """Load weights, optimiser and schedule; return the saved RNG states (restored later)."""
+    from safetensors.torch import load_file
+
+    model.load_state_dict(load_file(str(ckpt_dir / "model.safetensors")))
+    extra = torch.load(ckpt_dir / "optim.pt", weights_only=True)
+    optimizer.load_state_dict(extra["optimizer"])
+    scheduler.load_state_dict(extra["scheduler"])
+    return {"torch_rng": extra["torch_rng"], "cuda_rng": extra["cuda_rng"]}
+
+
+def restore_rng(saved: dict) -> None:
+    torch.set_rng_state(saved["torch_rng"])
+    if saved["cuda_rng"]:
+        torch.cuda.set_rng_state_all(saved["cuda_rng"])

@@ -1,0 +1,76 @@
+"""Training logs through dvclive, so DVC lists and plots them.
+
+Per logged optimizer step: ``train/loss``, ``train/lr``, ``train/features_per_s``,
+``train/tokens_per_s``; per epoch: ``epoch``, ``train/epoch_loss`` and the task's
+evaluation metrics as ``eval/<name>``; at the end, the run's summary (trainable
+parameters, time, throughput, best epoch, the precision and machine that ran). dvclive
+writes ``<dir>/metrics.json`` (latest values + summary: a DVC metrics file) and one TSV per
+metric under ``<dir>/plots/metrics/`` (DVC plots) as training goes, so ``dvc exp show``
+shows a run that is still training.
+
+The rows are also kept in memory (:attr:`RunLog.steps`, :attr:`RunLog.epochs`): they are
+part of a resumable checkpoint, and a resumed run replays them into a fresh log (DVC
+removes a stage's outputs before it reruns it), so its files end up as an uninterrupted
+run's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _live(log_dir: str | Path) -> Any:
+    from dvclive import Live
+
+    class StageLive(Live):
+        """dvclive without its own DVC integration (saving experiments, writing dvc.yaml):
+        the logs are a stage's outputs, declared in dvc.yaml. That integration also fails
+        in a git repository without commits (scmrepo's SCMError escapes it)."""
+
+        def _init_dvc(self) -> None:
+            pass
+
+    return StageLive(dir=str(log_dir), save_dvc_exp=False, dvcyaml=False, report=None)
+
+
+class RunLog:
+    def __init__(self, log_dir: str | Path | None, steps: list[dict] | None = None,
+                 epochs: list[dict] | None = None):
+        self.steps: list[dict] = []
+        self.epochs: list[dict] = []
+        self.live = None
+        if log_dir is not None:
+            self.live = _live(log_dir)
+        for row in steps or []:
+            self.log_step(row)
+        for row in epochs or []:
+            self.log_epoch(row)
+
+    def _log(self, step: int, values: dict[str, Any]) -> None:
+        if self.live is None:
+            return
+        self.live.step = step
+        for name, value in values.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                self.live.log_metric(name, value)
+        self.live.make_summary()
+
+    def log_step(self, row: dict) -> None:
+        """``row``: step, epoch, loss, lr, features_per_s, tokens_per_s."""
+        self.steps.append(row)
+        self._log(row["step"], {f"train/{k}": v for k, v in row.items() if k != "step"})
+
+    def log_epoch(self, row: dict) -> None:
+        """``row``: epoch, step, train_loss, eval_<metric>..."""
+        self.epochs.append(row)
+        values = {"epoch": row["epoch"], "train/epoch_loss": row["train_loss"]}
+        values.update({f"eval/{k[5:]}": v for k, v in row.items() if k.startswith("eval_")})
+        self._log(row["step"], values)
+
+    def finish(self, summary: dict) -> None:
+        if self.live is None:
+            return
+        self.live.summary.update(summary)
+        self.live.make_summary()
+        self.live.end()

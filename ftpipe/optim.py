@@ -1,0 +1,62 @@
+"""Optimiser and schedule: AdamW groups (no decay on biases and norms, layer-wise lr
+decay), linear warmup and decay."""
+
+from __future__ import annotations
+
+import re
+
+import torch
+
+from .config import TrainConfig, learning_rate
+
+_LAYER_INDEX = re.compile(r"\.(?:layer|layers|h|block|blocks)\.(\d+)\.")
+
+
+def layer_depth(name: str, num_layers: int) -> int:
+    """Depth of a parameter for layer-wise lr decay: 0 embeddings, i + 1 encoder layer i,
+    ``num_layers + 1`` everything above the encoder (pooler, task head)."""
+    m = _LAYER_INDEX.search(name)
+    if m:
+        if int(m.group(1)) >= num_layers:
+            raise ValueError(f"train.layer_decay: parameter {name} names a layer beyond the model's "
+                             f"{num_layers} (config.num_hidden_layers)")
+        return int(m.group(1)) + 1
+    return 0 if "embeddings" in name else num_layers + 1
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float, lr: float, layer_decay: float = 1.0) -> list[dict]:
+    """AdamW groups: no weight decay on biases and norms; with ``layer_decay`` < 1 each
+    layer's lr is ``lr * layer_decay ** (depth of the head - depth of the layer)``.
+
+    Layer-wise lr decay (ELECTRA, Clark et al. 2020) keeps the general lower layers close
+    to their pretrained values while the task head and the top layers move at the full lr.
+    """
+    num_layers = getattr(getattr(model, "config", None), "num_hidden_layers", None)
+    if layer_decay != 1.0 and not num_layers:
+        raise ValueError("train.layer_decay < 1 needs a model whose config has num_hidden_layers")
+    groups: dict[tuple[int, bool], list] = {}
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        depth = layer_depth(name, num_layers) if layer_decay != 1.0 else 0
+        # No decay on biases and normalisation weights (LayerNorm / RMSNorm, any naming).
+        no_decay = p.ndim < 2 or "norm" in name.lower()
+        groups.setdefault((depth, no_decay), []).append(p)
+    top = (num_layers or 0) + 1 if layer_decay != 1.0 else 0
+    return [{"params": ps, "weight_decay": 0.0 if no_decay else weight_decay,
+             "lr": lr * layer_decay ** (top - depth)}
+            for (depth, no_decay), ps in sorted(groups.items())]
+
+
+def warmup_steps(cfg: TrainConfig, total_steps: int) -> int:
+    return cfg.warmup_steps if cfg.warmup_steps else int(cfg.warmup_ratio * total_steps)
+
+
+def optimizer_and_schedule(model: torch.nn.Module, cfg: TrainConfig, total_steps: int):
+    from transformers import get_linear_schedule_with_warmup
+
+    lr = learning_rate(cfg)
+    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay, lr, cfg.layer_decay), lr=lr,
+                                  eps=cfg.adam_epsilon)
+    scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps(cfg, total_steps), total_steps)
+    return optimizer, scheduler

@@ -1,0 +1,128 @@
+"""Multiple choice: which candidate paragraph holds the answer to a question.
+
+Data: QA records (the qa task's prepared JSONL, or any SQuAD-format records) with
+candidate paragraphs: given by the ADL format, else derived (:mod:`.candidates`). One
+feature per question: ``k`` sequences ``[CLS] question [SEP] paragraph [SEP]`` (the
+paragraph truncated to ``max_length``, the question never), nested as lists of ``k``
+rows, and ``labels`` (the gold index; -1 when unknown, as in a test set). Head:
+``AutoModelForMultipleChoice``. Predictions: ``choices.json`` (the pick and every
+candidate's score). Metrics: accuracy and mean cross-entropy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from ...batching import MODEL_INPUTS
+from ...config import DataConfig, Section
+from ...io import read_json, read_jsonl, write_json
+from ...records import split_records
+from ...vocab import check_vocabulary
+from ..base import Task
+from .candidates import check_candidates, derive_candidates
+
+NO_LABEL = -1
+
+
+class MCDataConfig(DataConfig):
+    candidates: Annotated[int, Field(ge=2)]  # paragraphs per question when derived (gold + k-1)
+
+
+class MCTokenizeConfig(Section):
+    max_length: Annotated[int, Field(ge=16)]  # question + one paragraph (truncated)
+
+
+class MCPredictConfig(Section):
+    pass
+
+
+def tokenize_choices(records: list[dict], tokenizer: Any, max_length: int) -> dict[str, list]:
+    """Records with ``candidates`` (and ``label``) -> nested columns, one row per question."""
+    k_of = [len(r["candidates"]) for r in records]
+    questions = [r["question"].lstrip() for r, k in zip(records, k_of) for _ in range(k)]
+    paragraphs = [p for r in records for p in r["candidates"]]
+    enc = tokenizer(questions, paragraphs, truncation="only_second", max_length=max_length)
+    cols: dict[str, list] = {k: [] for k in MODEL_INPUTS if k in enc}
+    pos = 0
+    for k in k_of:
+        for key in cols:
+            cols[key].append(enc[key][pos:pos + k])
+        pos += k
+    cols["labels"] = [NO_LABEL if r.get("label") is None else r["label"] for r in records]
+    # Cost of a question ~ k x its longest sequence: what length-grouped batching sorts by.
+    cols["length"] = [max(len(ids) for ids in group) for group in cols["input_ids"]]
+    cols["id"] = [r["id"] for r in records]
+    return cols
+
+
+def accuracy(logits: np.ndarray, labels: Any) -> float:
+    labels = np.asarray(labels)
+    known = labels != NO_LABEL
+    if not known.any():
+        return float("nan")
+    return float((logits.argmax(-1)[known] == labels[known]).mean())
+
+
+class MCTask(Task):
+    name = "mc"
+    data_config = MCDataConfig
+    tokenize_config = MCTokenizeConfig
+    predict_config = MCPredictConfig
+    auto_model = "AutoModelForMultipleChoice"
+    metric = "accuracy"
+
+    def prepare(self, d: MCDataConfig) -> tuple[dict[str, list[dict]], dict, dict]:
+        files = {"train": d.train, "eval": d.eval, "test": d.test}
+        splits = {s: read_jsonl(Path(d.dir) / f) for s, f in files.items() if f}
+        if d.max_examples:
+            splits["train"] = splits["train"][:d.max_examples]
+        if "eval" not in splits:
+            splits["train"], splits["eval"] = split_records(splits["train"], d.eval_size, d.split_seed)
+        pool = splits["train"] + splits["eval"]  # distractors may come from either side
+        for split, records in splits.items():
+            splits[split] = derive_candidates(records, pool, d.candidates, d.split_seed)
+            check_candidates(splits[split], str(Path(d.dir) / (files[split] or d.train)))
+        report = {f"{s}_questions": len(r) for s, r in splits.items()}
+        return splits, report, {}
+
+    def featurize(self, records: list[dict], tokenizer: Any, cfg: MCTokenizeConfig, split: str,
+                  meta: dict) -> tuple[dict[str, list], dict]:
+        cols = tokenize_choices(records, tokenizer, cfg.max_length)
+        lengths = cols["length"]
+        stats = {"questions": len(records), "candidates": sum(len(r["candidates"]) for r in records),
+                 "mean_longest_tokens": round(sum(lengths) / len(lengths), 2),
+                 "truncated_sequences": sum(len(ids) >= cfg.max_length for g in cols["input_ids"] for ids in g),
+                 "unk_token_pct": check_vocabulary((ids for g in cols["input_ids"] for ids in g), tokenizer,
+                                                   tokenizer.name_or_path, f"{split} split")}
+        return cols, stats
+
+    def decode(self, rows: list[dict], features: Any, records: list[dict], cfg: Section, meta: dict) -> dict:
+        logits = np.stack([r["logits"] for r in rows]) if rows else np.zeros((0, 0))
+        return {"ids": [r["id"] for r in records], "logits": logits, "labels": list(features["labels"])}
+
+    def score(self, predictions: dict, records: list[dict]) -> dict:
+        logits, labels = predictions["logits"], np.asarray(predictions["labels"])
+        logp = torch.log_softmax(torch.from_numpy(logits), -1).numpy()
+        known = np.flatnonzero(labels != NO_LABEL)
+        return {"accuracy": accuracy(logits, labels),
+                "loss": float(-logp[known, labels[known]].mean()) if len(known) else float("nan")}
+
+    def write_predictions(self, out_dir: Path, predictions: dict, records: list[dict], split: str,
+                          meta: dict) -> None:
+        write_json(out_dir / "choices.json", {
+            i: {"choice": int(s.argmax()), "label": None if lab == NO_LABEL else int(lab),
+                "scores": [round(float(x), 4) for x in s]}
+            for i, s, lab in zip(predictions["ids"], predictions["logits"], predictions["labels"])})
+
+    def read_predictions(self, pred_dir: Path, split: str) -> dict:
+        choices = read_json(Path(pred_dir) / "choices.json")
+        return {"ids": list(choices), "logits": np.array([c["scores"] for c in choices.values()], dtype=np.float32),
+                "labels": [NO_LABEL if c["label"] is None else c["label"] for c in choices.values()]}
+
+
+TASK = MCTask()

@@ -1,0 +1,130 @@
+"""Extractive question answering (SQuAD v1.1 / v2.0, the ADL course format).
+
+Data: a SQuAD JSON or JSONL file, an ADL directory (``context.json`` + split files), or a
+hub dataset (``data/hub/squad``). Features: sliding windows (:mod:`.windows`). Head:
+``AutoModelForQuestionAnswering``. Predictions: n-best post-processing (:mod:`.postprocess`)
+into SQuAD's ``predictions.json`` / ``nbest_predictions.json``. Metrics: official EM/F1
+(:mod:`.scoring`), F1 by character for Chinese.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from ...config import DataConfig, Number, PositiveInt, Section, check
+from ...hub import is_hub_dir, load_split
+from ...io import read_json, write_json
+from ...records import LoadReport, collect, split_records
+from ...vocab import check_vocabulary
+from ..base import Task
+from .adl import is_adl_dir, load_adl
+from .postprocess import postprocess
+from .scoring import squad_metrics
+from .squad import iter_records, load_squad
+from .windows import check_question_lengths, to_columns, tokenize_eval, tokenize_train
+
+
+class QADataConfig(DataConfig):
+    split_by: Literal["question", "article"]  # article: no evaluation context was seen in training
+    version_2_with_negative: bool  # SQuAD v2.0: unanswerable questions allowed
+
+
+class QATokenizeConfig(Section):
+    max_length: Annotated[int, Field(ge=16)]
+    stride: Annotated[int, Field(ge=0)]  # tokens shared by consecutive windows
+    pad_to_max_length: bool  # true: the straightforward recipe (every window padded on disk)
+
+    @model_validator(mode="after")
+    def _stride(self):
+        check(self.stride < self.max_length, "stride", f"0 <= stride < max_length ({self.max_length})")
+        return self
+
+
+class QAPredictConfig(Section):
+    n_best_size: PositiveInt
+    max_answer_length: PositiveInt  # in tokens
+    null_score_diff_threshold: Number  # v2: answer "" when null score - best span > this
+
+
+def load_qa(directory: str, name: str, d: QADataConfig, max_examples: int | None = None
+            ) -> tuple[list[dict], LoadReport]:
+    """One split: ``name`` is a file in ``directory`` (SQuAD JSON/JSONL or an ADL split file),
+    or a hub split when ``directory`` holds hub.yaml."""
+    if is_hub_dir(directory):
+        src = f"{directory} [{name}]"
+        report = LoadReport(source=src)
+        rows = ((str(rec.get("id", i)), rec) for i, rec in enumerate(load_split(directory, name)))
+        records = iter_records(rows, src, d.version_2_with_negative, d.bad_records, report)
+        return collect(records, src, report, max_examples), report
+    if is_adl_dir(directory):
+        return load_adl(directory, name, d.bad_records, max_examples)
+    return load_squad(Path(directory) / name, d.version_2_with_negative, d.bad_records, max_examples)
+
+
+class QATask(Task):
+    name = "qa"
+    data_config = QADataConfig
+    tokenize_config = QATokenizeConfig
+    predict_config = QAPredictConfig
+    auto_model = "AutoModelForQuestionAnswering"
+    metric = "f1"
+    label_keys = ("start_positions", "end_positions")
+    token_outputs = ("start_logits", "end_logits")
+    splits = ("train", "eval")  # test questions (ADL) have no context: the chain answers them
+
+    def prepare(self, d: QADataConfig) -> tuple[dict[str, list[dict]], dict, dict]:
+        train, report = load_qa(d.dir, d.train, d, d.max_examples)
+        reports = {"train_source": report.as_dict()}
+        if d.eval:
+            evals, eval_report = load_qa(d.dir, d.eval, d)
+            reports["eval_source"] = eval_report.as_dict()
+        else:
+            train, evals = split_records(train, d.eval_size, d.split_seed,
+                                         "title" if d.split_by == "article" else None)
+        splits = {"train": train, "eval": evals}
+        if d.test:
+            splits["test"], test_report = load_qa(d.dir, d.test, d)
+            reports["test_source"] = test_report.as_dict()
+        reports.update({f"{s}_questions": len(splits.get(s, [])) for s in ("train", "eval", "test")})
+        return splits, reports, {"version_2": d.version_2_with_negative}
+
+    def featurize(self, records: list[dict], tokenizer: Any, cfg: QATokenizeConfig, split: str,
+                  meta: dict) -> tuple[dict[str, list], dict]:
+        source = f"{split} split"
+        check_question_lengths(records, tokenizer, cfg.max_length, source)
+        fn = tokenize_train if split == "train" else tokenize_eval
+        cols = fn(to_columns(records), tokenizer, cfg.max_length, cfg.stride, cfg.pad_to_max_length)
+        lengths = cols["length"]
+        stats = {"examples": len(records), "windows": len(lengths),
+                 "windows_per_example": round(len(lengths) / len(records), 4),
+                 "mean_tokens": round(sum(lengths) / len(lengths), 2), "max_tokens": max(lengths),
+                 "unk_token_pct": check_vocabulary(cols["input_ids"], tokenizer, tokenizer.name_or_path, source)}
+        return cols, stats
+
+    def outputs(self, model_output: Any) -> dict[str, Any]:
+        return {"start_logits": model_output.start_logits, "end_logits": model_output.end_logits}
+
+    def decode(self, rows: list[dict], features: Any, records: list[dict], cfg: QAPredictConfig,
+               meta: dict) -> dict:
+        answers, nbest = postprocess(
+            records, features["example_id"], features["offset_mapping"], [r["start_logits"] for r in rows],
+            [r["end_logits"] for r in rows], n_best_size=cfg.n_best_size, max_answer_length=cfg.max_answer_length,
+            version_2=meta.get("version_2", False), null_score_diff_threshold=cfg.null_score_diff_threshold)
+        return {"answers": answers, "nbest": nbest}
+
+    def score(self, predictions: dict, records: list[dict]) -> dict:
+        return squad_metrics(predictions["answers"], records)
+
+    def write_predictions(self, out_dir: Path, predictions: dict, records: list[dict], split: str,
+                          meta: dict) -> None:
+        write_json(out_dir / "predictions.json", predictions["answers"])
+        write_json(out_dir / "nbest_predictions.json", predictions["nbest"], indent=None)
+
+    def read_predictions(self, pred_dir: Path, split: str) -> dict:
+        return {"answers": read_json(Path(pred_dir) / "predictions.json")}
+
+
+TASK = QATask()

@@ -1,0 +1,92 @@
+"""The ADL course format: QA records that also carry their candidate paragraphs.
+
+A directory holding ``context.json`` (a list of paragraph strings) and split files such as
+``train.json`` / ``valid.json`` / ``test.json``, each a list of ``{"id", "question",
+"paragraphs": [indices into context.json], "relevant": index, "answer": {"text",
+"start"}}``. A record gives the canonical QA record (see :mod:`.squad`; its context is the
+relevant paragraph) plus ``{"candidates": [paragraph text, ...], "label": index of the
+gold paragraph}``. ``test.json`` has no ``relevant`` / ``answer``: its records carry
+``label: null`` and no context or answers. Files may start with a BOM.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...errors import DataError
+from ...io import read_json
+from ...records import LoadReport, collect
+from .squad import validate_record
+
+
+def is_adl_dir(source: str) -> bool:
+    return Path(source).is_dir() and (Path(source) / "context.json").is_file()
+
+
+def _load_context(path: Path) -> list[str]:
+    paragraphs = read_json(path)
+    if not isinstance(paragraphs, list):
+        raise DataError(str(path), None, None, "expected a JSON list of paragraph strings")
+    for i, p in enumerate(paragraphs):
+        if not isinstance(p, str) or not p.strip():
+            raise DataError(str(path), f"[{i}]", None, f"expected a non-empty paragraph string, got {p!r:.60}")
+    return paragraphs
+
+
+def load_adl(directory: str | Path, filename: str, policy: str = "error",
+             max_examples: int | None = None) -> tuple[list[dict], LoadReport]:
+    """Read one split file of an ADL-format directory into canonical records with candidates."""
+    directory = Path(directory)
+    context = _load_context(directory / "context.json")
+    path = directory / filename
+    src = str(path)
+    data = read_json(path)
+    if not isinstance(data, list):
+        raise DataError(src, None, None, "expected a JSON list of question records")
+    report = LoadReport(source=src)
+    rows = _adl_rows(data, context, src, policy, report)
+    return collect(rows, src, report, max_examples), report
+
+
+def _adl_rows(data: list, context: list[str], src: str, misplaced: str, report: LoadReport):
+    for n, rec in enumerate(data):
+        report.read += 1
+        if not isinstance(rec, dict):
+            raise DataError(src, f"[{n}]", None, "a record must be an object")
+        rid = str(rec["id"]) if isinstance(rec.get("id"), (str, int)) else f"[{n}]"
+        idx = rec.get("paragraphs")
+        if not isinstance(idx, list) or len(idx) < 2:
+            raise DataError(src, rid, "paragraphs", "expected a list of at least 2 paragraph indices")
+        for j, i in enumerate(idx):
+            if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(context):
+                raise DataError(src, rid, f"paragraphs[{j}]",
+                                f"expected an index into context.json (0..{len(context) - 1}), got {i!r}")
+        if len(set(idx)) != len(idx):
+            raise DataError(src, rid, "paragraphs", f"duplicate paragraph indices {idx}")
+        candidates = [context[i] for i in idx]
+        labelled = "relevant" in rec or "answer" in rec
+        if not labelled:
+            row = _validate_unlabelled(rid, rec, src)
+            row.update({"candidates": candidates, "label": None})
+        else:
+            relevant = rec.get("relevant")
+            if relevant not in idx or isinstance(relevant, bool):
+                raise DataError(src, rid, "relevant", f"expected one of the record's paragraphs {idx}, got {relevant!r}")
+            answer = rec.get("answer")
+            if not isinstance(answer, dict) or "text" not in answer or "start" not in answer:
+                raise DataError(src, rid, "answer", "expected an object with 'text' and 'start'")
+            qa = {"id": rec.get("id"), "question": rec.get("question"), "context": context[relevant], "title": "",
+                  "answers": {"text": [answer["text"]], "answer_start": [answer["start"]]}}
+            row = validate_record(rid, qa, src, False, misplaced, report)
+            if row is not None:
+                row.update({"candidates": candidates, "label": idx.index(relevant)})
+        yield rid, row
+
+
+def _validate_unlabelled(rid: str, rec: dict, src: str) -> dict:
+    qid, question = rec.get("id"), rec.get("question")
+    if isinstance(qid, bool) or not isinstance(qid, (str, int)) or str(qid) == "":
+        raise DataError(src, rid, "id", f"expected a non-empty string, got {qid!r}")
+    if not isinstance(question, str) or not question.strip():
+        raise DataError(src, rid, "question", f"expected a non-empty string, got {question!r}")
+    return {"id": str(qid), "title": "", "question": question}

@@ -1,0 +1,19 @@
+"""evaluate: the eval split's predictions against its gold labels -> the task's metrics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..config import RunParams
+from ..io import read_jsonl, write_json
+from . import task_of
+
+
+def evaluate(params: RunParams, predictions: str | Path, prepared: str | Path, out: str | Path) -> dict:
+    task = task_of(params)
+    records = read_jsonl(Path(prepared) / "eval.jsonl")
+    metrics = task.score(task.read_predictions(Path(predictions) / "eval", "eval"), records)
+    metrics = {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}
+    write_json(out, metrics)
+    print(f"[evaluate] {params.section}: {metrics}")
+    return metrics

@@ -1,0 +1,27 @@
+"""tokenize: prepared records -> the task's features on disk, and their statistics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..config import RunParams
+from ..io import atomic_dir, read_json, read_jsonl, write_json
+from ..models import load_tokenizer
+from . import present_splits, task_of
+
+
+def tokenize(params: RunParams, prepared: str | Path, out: str | Path, report_path: str | Path) -> dict:
+    import datasets
+
+    task = task_of(params)
+    tokenizer = load_tokenizer(params.task.model.dir, params.encoder.trust_remote_code)
+    meta = read_json(Path(prepared) / "meta.json")
+    info = {}
+    with atomic_dir(out) as tmp:
+        for split in present_splits(task, prepared):
+            records = read_jsonl(Path(prepared) / f"{split}.jsonl")
+            cols, info[split] = task.featurize(records, tokenizer, params.task.tokenize, split, meta)
+            datasets.Dataset.from_dict(cols).save_to_disk(str(tmp / split))
+            print(f"[tokenize] {params.section} {split}: {info[split]}")
+    write_json(report_path, info)
+    return info
