@@ -26,11 +26,29 @@ def parser(description: str, task: bool = True) -> argparse.ArgumentParser:
 
 
 def run(main: Callable[[argparse.Namespace, RunParams], None], args: argparse.Namespace) -> None:
-    """Load and validate params, run the stage; user errors print one clear line and exit 1."""
+    """Load and validate params, run the stage. Bad input (data, params, model) prints one
+    line naming the file, record and field and exits 1; anything else prints one line too
+    (exit 2). FTPIPE_DEBUG=1 shows the traceback instead."""
     section = getattr(args, "task", None)
     AUDIT.name = Path(sys.argv[0]).stem + (f"@{section}" if section else "")
     try:
         main(args, load_params(args.params, section))
     except UserError as e:
+        if os.environ.get("FTPIPE_DEBUG"):
+            raise
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
+    except Exception as e:  # a failure nobody named yet: still one line, the traceback on request
+        if os.environ.get("FTPIPE_DEBUG"):
+            raise
+        where = _innermost_frame(e)
+        print(f"error: {type(e).__name__}: {e} (at {where}; set FTPIPE_DEBUG=1 for the traceback)",
+              file=sys.stderr)
+        sys.exit(2)
+
+
+def _innermost_frame(e: BaseException) -> str:
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return f"{Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno}" if tb else "?"

@@ -155,6 +155,7 @@ class DataConfig(Section):
     split_seed: NonNegInt  # the data split (and derived data), apart from the fine-tuning seed
     max_examples: PositiveInt | None
     bad_records: Literal["error", "skip", "repair"]
+    allow_overlap: bool  # evaluation records that also occur in training: an error unless true
 
 
 class TaskSection(Section):

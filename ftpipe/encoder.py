@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .config import EncoderConfig
 from .errors import ModelError
+from .hub import OFFLINE_HINT, go_offline_unless_reachable
 from .io import atomic_dir
 from .models import resolve_model_path
 
@@ -28,20 +29,25 @@ def _copy(src: Path, dst: Path) -> None:
                 shutil.copy2(f, dst / f.name)
 
 
+def _download(name: str, out: Path) -> None:
+    online = go_offline_unless_reachable()  # fail in seconds, not after a minute of retries
+    from huggingface_hub import snapshot_download
+
+    try:
+        snapshot_download(name, local_dir=str(out), allow_patterns=list(KEEP))
+    except Exception as e:  # offline, unknown id, gated model
+        why = OFFLINE_HINT if not online else f"{type(e).__name__}: {e}"
+        raise ModelError(f"encoder.name {name!r}: could not download it from the Hugging Face hub ({why}); "
+                         "use encoder.name: bundled or a local directory saved with save_pretrained") from None
+
+
 def fetch(cfg: EncoderConfig, out: str | Path) -> Path:
     path = resolve_model_path(cfg.name)
     with atomic_dir(out) as tmp:
         if Path(path).is_dir():
             _copy(Path(path), tmp)
         else:
-            from huggingface_hub import snapshot_download
-
-            try:
-                snapshot_download(path, local_dir=str(tmp), allow_patterns=list(KEEP))
-            except Exception as e:  # offline, unknown id, gated model
-                raise ModelError(f"encoder.name {cfg.name!r}: could not download it from the Hugging Face hub "
-                                 f"({type(e).__name__}: {e}); offline, use encoder.name: bundled or a "
-                                 "local directory saved with save_pretrained") from None
+            _download(cfg.name, tmp)
         if not (tmp / "config.json").is_file():
             raise ModelError(f"encoder.name {cfg.name!r}: no config.json in {path}")
     print(f"[fetch] {cfg.name} -> {out}")

@@ -14,6 +14,10 @@ The split names (``train[:10000]``, ``validation``) are the data section's ``tra
 
 from __future__ import annotations
 
+import os
+import socket
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,45 @@ import yaml
 from .errors import DataError
 
 HUB_FILE = "hub.yaml"
+HUB_HOST = ("huggingface.co", 443)
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Can the hub be reached? The probe runs in a thread, so neither a dropped packet nor
+    a hanging DNS lookup stalls a stage for more than ``timeout`` seconds."""
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        return False
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection(HUB_HOST, timeout=timeout).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout + 0.5)
+    return bool(result and result[0])
+
+
+def go_offline_unless_reachable() -> bool:
+    """Before a hub download: when the hub cannot be reached, put the Hugging Face libraries
+    in offline mode (they then use their local cache, or fail at once, instead of retrying
+    for a minute). Returns whether the hub is reachable."""
+    if hub_reachable():
+        return True
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    for module, attr in (("huggingface_hub.constants", "HF_HUB_OFFLINE"), ("datasets.config", "HF_HUB_OFFLINE"),
+                         ("transformers.utils.hub", "_is_offline_mode")):
+        if module in sys.modules and hasattr(sys.modules[module], attr):
+            setattr(sys.modules[module], attr, True)
+    return False
+
+
+OFFLINE_HINT = ("the Hugging Face hub cannot be reached (no network, or HF_HUB_OFFLINE is set) and it is not in "
+                "the local cache")
 
 
 def is_hub_dir(directory: str | Path) -> bool:
@@ -48,9 +91,11 @@ def load_split(directory: str | Path, split: str, config: str | None = None) -> 
 
     d = descriptor(directory)
     name = d["dataset"] + (f" ({config or d['config']})" if (config or d["config"]) else "")
+    online = go_offline_unless_reachable()
     try:
         return datasets.load_dataset(d["dataset"], config or d["config"], split=split, revision=d["revision"])
     except Exception as e:  # network, unknown name or split: say what to do instead
+        why = OFFLINE_HINT if not online else f"{type(e).__name__}: {e}"
         raise DataError(f"{Path(directory) / HUB_FILE}", None, None,
-                        f"could not load split {split!r} of {name} from the Hugging Face hub "
-                        f"({type(e).__name__}: {e}); offline, point data.dir at a local directory") from None
+                        f"could not load split {split!r} of {name} from the Hugging Face hub ({why}); "
+                        "point data.dir at a directory of local files instead") from None

@@ -92,6 +92,8 @@ def read_json(path: str | Path) -> Any:
         return json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise DataError(str(path), None, None, f"not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from None
+    except RecursionError:
+        raise DataError(str(path), None, None, "JSON nested too deeply to read") from None
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
@@ -103,6 +105,8 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
             rec = json.loads(line)
         except json.JSONDecodeError as e:
             raise DataError(str(path), f"line {n}", None, f"not valid JSON ({e.msg})") from None
+        except RecursionError:
+            raise DataError(str(path), f"line {n}", None, "JSON nested too deeply to read") from None
         if not isinstance(rec, dict):
             raise DataError(str(path), f"line {n}", None, "expected a JSON object per line")
         yield n, rec
@@ -151,4 +155,8 @@ def load_features(path: str | Path):
     """Features saved by the tokenize stage (a ``datasets.Dataset``, Arrow on disk)."""
     import datasets
 
-    return datasets.load_from_disk(str(path))
+    try:
+        return datasets.load_from_disk(str(path))
+    except (FileNotFoundError, ValueError, OSError) as e:
+        raise DataError(str(path), None, None, f"not a features directory written by the tokenize stage "
+                                               f"({type(e).__name__}: {e})") from None

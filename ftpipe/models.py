@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from .config import LoraConfig, ModelConfig, TrainConfig
-from .errors import ModelError
+from .errors import ModelError, ParamsError
 
 BUNDLED = "bundled"
 
@@ -69,10 +69,18 @@ def _hub_hint(name: str, err: Exception) -> ModelError:
         "encoder.name: bundled or a local directory saved with save_pretrained.")
 
 
+# Files one of which a tokenizer needs (fast tokenizer JSON, WordPiece, BPE, SentencePiece).
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model",
+                   "tokenizer.model")
+
+
 def load_tokenizer(model_dir: str | Path, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
     path = resolve_model_path(str(model_dir))
+    if Path(path).is_dir() and not any((Path(path) / f).is_file() for f in TOKENIZER_FILES):
+        raise ModelError(f"{model_dir}: no tokenizer files ({', '.join(TOKENIZER_FILES)}): a model directory "
+                         "needs the tokenizer saved beside the weights (tokenizer.save_pretrained)")
     try:
         tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
     except OSError as e:
@@ -112,9 +120,24 @@ def load_model(cfg: ModelConfig, auto_model: str | Any, seed: int, trust_remote_
 
 def load_trained(model_dir: str | Path, auto_model: str) -> tuple[torch.nn.Module, Any]:
     """A model saved by a train stage (any method: LoRA is merged before saving)."""
-    from transformers import AutoTokenizer
+    if not (Path(model_dir) / "config.json").is_file():
+        raise ModelError(f"{model_dir}: no trained model here (run the train stage)")
+    return auto_class(auto_model).from_pretrained(str(model_dir)), load_tokenizer(model_dir)
 
-    return auto_class(auto_model).from_pretrained(str(model_dir)), AutoTokenizer.from_pretrained(str(model_dir))
+
+def max_positions(model_dir: str | Path) -> int | None:
+    """The longest input the model takes, from its config (None if it does not say)."""
+    import json
+
+    path = Path(resolve_model_path(str(model_dir))) / "config.json"
+    if not path.is_file():
+        return None
+    config = json.loads(path.read_text())
+    n = config.get("max_position_embeddings")
+    if not isinstance(n, int):
+        return None
+    # RoBERTa-style models offset positions by the padding index + 1 (514 -> 512 tokens)
+    return n - 2 if config.get("model_type") in ("roberta", "xlm-roberta", "camembert") else n
 
 
 def head_names(model: torch.nn.Module) -> list[str]:
@@ -177,3 +200,11 @@ def save_model(model: torch.nn.Module, tokenizer: Any, out_dir: str | Path) -> N
 
 def unwrap(model: torch.nn.Module) -> torch.nn.Module:
     return getattr(model, "module", model)
+
+
+def check_max_length(section: str, max_length: int, model_dir: str | Path) -> None:
+    """``max_length`` above the model's positions would crash training at the first long row."""
+    limit = max_positions(model_dir)
+    if limit is not None and max_length > limit:
+        raise ParamsError(f"{section}.tokenize.max_length: {max_length} is more than the {limit} positions the "
+                          f"model takes ({model_dir}: config.json max_position_embeddings); allowed: <= {limit}")

@@ -52,7 +52,7 @@ def adl_dir(tmp_path, train=None, test=None, bom=True, context=PARAGRAPHS):
 
 def test_adl_train_split_with_bom(tmp_path):
     records, report = load_examples(str(adl_dir(tmp_path)), "train")
-    assert report.kept == 2 and [r["id"] for r in records] == ["a1", "a2"]
+    assert report.records.kept == 2 and [r["id"] for r in records] == ["a1", "a2"]
     a1 = records[0]
     assert a1["candidates"] == [PARAGRAPHS[i] for i in (0, 1, 2, 3)] and a1["label"] == 1
     assert a1["context"] == PARAGRAPHS[1]

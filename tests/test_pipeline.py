@@ -15,7 +15,7 @@ TASKS = ("qa", "mc")
 
 def test_repro_runs_every_stage_and_writes_every_output(repro_project):
     project, out, _ = repro_project
-    expected = {"fetch", "chain"} | {f"{v}@{t}" for v in ("prepare", "tokenize", "train", "predict", "evaluate",
+    expected = {"validate", "fetch", "chain"} | {f"{v}@{t}" for v in ("prepare", "tokenize", "train", "predict", "evaluate",
                                                           "plot") for t in TASKS}
     assert ran(out) == expected
     for t in TASKS:
@@ -32,7 +32,8 @@ def test_repro_runs_every_stage_and_writes_every_output(repro_project):
     assert m["total"] == 8 and 0 <= m["f1"] <= 100
     assert len(json.loads((project / "predictions/qa/eval/predictions.json").read_text())) == 8
     data = json.loads((project / "metrics/qa/data.json").read_text())
-    assert data["train_questions"] == 32 and data["eval_questions"] == 8
+    assert data["splits"]["train"]["questions"] == 32 and data["splits"]["eval"]["questions"] == 8
+    assert data["files"]["train"]["questions"]["read"] == 40 and data["files"]["train"]["answers"]["dropped"] == 0
     chain = json.loads((project / "metrics/chain.json").read_text())
     assert chain["total"] == 8 and sum(v for k, v in chain["breakdown"].items()
                                        if k != "correct_from_wrong_paragraph") == 8
@@ -45,14 +46,33 @@ def test_repro_runs_every_stage_and_writes_every_output(repro_project):
     assert ran(sh("dvc repro", project).stdout) == set()  # nothing changed: nothing reruns
 
 
+def test_a_bad_param_fails_before_dvc_removes_outputs(repro_project):
+    """The validate stage runs first: a bad -S value leaves the last good run's models and
+    metrics in place, and once params are good again nothing reruns."""
+    project, _, _ = repro_project
+    sh("git add -A && git commit -qm good-run", project)
+    kept = ["models/qa/final/model.safetensors", "metrics/qa/train/metrics.json", "metrics/qa/eval.json",
+            "metrics/mc/train/plots/metrics/train/loss.tsv", "plots/qa/loss.png"]
+    before = {path: (project / path).read_bytes() for path in kept}
+    p = sh("dvc exp run -S qa.train.lr.full=-1", project, check=False)
+    assert p.returncode != 0 and "qa.train.lr.full: invalid value -1" in p.stdout + p.stderr
+    assert ran(p.stdout) == {"validate"}
+    assert {path: (project / path).read_bytes() for path in kept} == before
+    assert sh("git status --porcelain", project).stdout.split() == ["M", "params.yaml"]
+    sh("git checkout params.yaml", project)
+    assert ran(sh("dvc repro", project).stdout) <= {"validate"}
+    assert sh("git status --porcelain", project).stdout == ""
+
+
 def test_params_change_reruns_only_what_it_touches(repro_project):
     project, _, _ = repro_project
-    sh("git add -A && git commit -qm baseline", project)
+    sh("git add -A && git commit -qm baseline --allow-empty", project)
     out = sh("dvc exp run -S qa.train.batch_size=4", project).stdout
     stages = ran(out)
     # a training key never re-prepares or re-tokenizes; a QA-only change never retrains MC
     assert {"train@qa", "predict@qa", "plot@qa"} <= stages
     assert not stages & {"fetch", "prepare@qa", "tokenize@qa", "train@mc", "prepare@mc", "tokenize@mc"}
+    assert "validate" in stages and "Stage 'fetch' didn't change, skipping" in out
     diff = json.loads(sh("dvc metrics diff --json", project).stdout)
     windows = json.loads((project / "metrics/qa/features.json").read_text())["train"]["windows"]
     steps = diff["metrics/qa/train/metrics.json"]["steps"]
@@ -64,7 +84,7 @@ def test_params_change_reruns_only_what_it_touches(repro_project):
     assert "train@mc" in stages and not stages & {"prepare@qa", "tokenize@qa", "train@qa", "predict@qa"}
 
     # the checkpoint the predict stages load: predict, evaluate and the chain only
-    stages = ran(sh("dvc exp run -S predict.checkpoint=best", project).stdout)
+    stages = ran(sh("dvc exp run -S predict.checkpoint=best", project).stdout) - {"validate"}
     assert stages and stages <= {"predict@qa", "predict@mc", "evaluate@qa", "evaluate@mc", "chain"}, stages
 
 

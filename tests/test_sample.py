@@ -26,5 +26,7 @@ def test_sample_answers_sit_at_their_offsets():
 
 def test_sample_loads_without_repairs():
     rows, report = load_squad(SAMPLE)
-    assert report.as_dict()["skipped"] == 0 and report.repaired == 0
+    d = report.as_dict()
+    assert d["questions"]["dropped"] == d["answers"]["dropped"] == d["answers"]["repaired"] == 0
+    assert d["questions"]["kept"] == len(rows) == d["answers"]["kept"]
     assert len({r["id"] for r in rows}) == len(rows)

@@ -22,7 +22,7 @@ def test_loads_squad_v1_into_canonical_records(squad_file):
     r = rows[0]
     assert r["title"] == "Nile" and r["context"] == CONTEXT
     assert r["answers"] == {"text": ["the Mediterranean Sea"], "answer_start": [CONTEXT.index("the Mediterranean Sea")]}
-    assert report.as_dict()["kept"] == 2
+    assert report.as_dict()["questions"]["kept"] == 2 and report.as_dict()["answers"]["kept"] == 2
 
 
 def test_jsonl_in_both_answer_layouts(tmp_path):
@@ -82,7 +82,12 @@ def test_missing_file(tmp_path):
     ({"id": "q", "question": "Q?"}, "answers", "missing"),
     ({"id": "q", "question": "Q?", "answers": [{"text": "Nile", "answer_start": "4"}]},
      "answers[0].answer_start", "expected an integer"),
-    ({"id": "q", "question": "Q?", "answers": [{"text": "", "answer_start": 4}]}, "answers[0].text", "non-empty"),
+    ({"id": "q", "question": "Q?", "answers": [{"text": "", "answer_start": 4}]}, "answers[0].text",
+     "no visible character"),
+    ({"id": "q", "question": "Q?", "answers": [{"text": "\u200b", "answer_start": 4}]}, "answers[0].text",
+     "no visible character"),
+    ({"id": "q", "question": "Q?", "answers": [{"text": 7, "answer_start": 4}]}, "answers[0].text",
+     "expected a string, got 7"),
     ({"id": "q", "question": "Q?", "answers": [{"text": "Nile", "answer_start": float("nan")}]},
      "answers[0].answer_start", "expected an integer, got nan"),
     ({"id": "q", "question": "Q?", "answers": [{"text": "Nile", "answer_start": float("inf")}]},
@@ -123,18 +128,21 @@ def test_misplaced_answer_policies(tmp_path):
         load_examples(str(p), misplaced="error")
     rows, report = load_examples(str(p), misplaced="skip")
     assert [r["id"] for r in rows] == ["ok"]
-    assert report.as_dict()["skipped_by_reason"] == {"misplaced_answer": 1}
-    assert report.as_dict()["read"] == 2
+    d = report.as_dict()
+    assert d["questions"]["read"] == 2 and d["questions"]["dropped_by_reason"] == {"no_valid_answer": 1}
+    assert d["answers"]["dropped_by_reason"] == {"misplaced": 1} and d["answers"]["kept"] == 1
     rows, report = load_examples(str(p), misplaced="repair")
     assert rows[1]["answers"]["answer_start"] == [CONTEXT.index("Alexandria")]
-    assert report.repaired == 1
+    assert report.as_dict()["answers"]["repaired_by_reason"] == {"moved_to_its_unique_match": 1}
 
 
-def test_repair_refuses_ambiguous_match(tmp_path):
+def test_repair_drops_an_ambiguous_answer_and_counts_it(tmp_path):
     ctx = "Paris is in France. Paris is large."
-    p = write_json(tmp_path / "d.json", one_para(record("amb", answer="Paris", context=ctx, start=5), context=ctx))
-    with pytest.raises(DataError, match="no unique match"):
-        load_examples(str(p), misplaced="repair")
+    amb = record("amb", answer="Paris", context=ctx, start=5)
+    p = write_json(tmp_path / "d.json", one_para(record("ok", answer="France", context=ctx), amb, context=ctx))
+    rows, report = load_examples(str(p), misplaced="repair")
+    assert [r["id"] for r in rows] == ["ok"]
+    assert report.as_dict()["answers"]["dropped_by_reason"] == {"misplaced_ambiguous": 1}
 
 
 def test_squad_v2_unanswerable(tmp_path):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..config import RunParams
 from ..io import atomic_dir, read_json, read_jsonl, write_json
-from ..models import load_tokenizer
+from ..models import check_max_length, load_tokenizer
 from . import present_splits, task_of
 
 
@@ -14,6 +14,7 @@ def tokenize(params: RunParams, prepared: str | Path, out: str | Path, report_pa
     import datasets
 
     task = task_of(params)
+    check_max_length(params.section, params.task.tokenize.max_length, params.task.model.dir)
     tokenizer = load_tokenizer(params.task.model.dir, params.encoder.trust_remote_code)
     meta = read_json(Path(prepared) / "meta.json")
     info = {}

@@ -20,8 +20,9 @@ from pydantic import Field
 
 from ...batching import MODEL_INPUTS
 from ...config import DataConfig, Section
+from ...errors import DataError
 from ...io import read_json, read_jsonl, write_json
-from ...records import split_records
+from ...records import check_overlap, data_file, split_records
 from ...vocab import check_vocabulary
 from ..base import Task
 from .candidates import check_candidates, derive_candidates
@@ -78,16 +79,22 @@ class MCTask(Task):
 
     def prepare(self, d: MCDataConfig) -> tuple[dict[str, list[dict]], dict, dict]:
         files = {"train": d.train, "eval": d.eval, "test": d.test}
-        splits = {s: read_jsonl(Path(d.dir) / f) for s, f in files.items() if f}
+        splits = {s: read_jsonl(data_file(d.dir, f)) for s, f in files.items() if f}
         if d.max_examples:
             splits["train"] = splits["train"][:d.max_examples]
         if "eval" not in splits:
-            splits["train"], splits["eval"] = split_records(splits["train"], d.eval_size, d.split_seed)
+            splits["train"], splits["eval"] = split_records(splits["train"], d.eval_size, d.split_seed,
+                                                            unit="questions")
+        overlap = check_overlap(splits["train"], splits["eval"],
+                                lambda r: [("id", r["id"]), ("question", r["question"], r.get("context"))],
+                                str(Path(d.dir) / (d.eval or d.train)), d.allow_overlap)
         pool = splits["train"] + splits["eval"]  # distractors may come from either side
         for split, records in splits.items():
             splits[split] = derive_candidates(records, pool, d.candidates, d.split_seed)
             check_candidates(splits[split], str(Path(d.dir) / (files[split] or d.train)))
-        report = {f"{s}_questions": len(r) for s, r in splits.items()}
+        report = {"splits": {s: {"questions": len(r), "candidates": sum(len(x["candidates"]) for x in r),
+                                 "labelled": sum(1 for x in r if x.get("label") is not None)}
+                             for s, r in splits.items()}, "eval_overlapping_train": overlap}
         return splits, report, {}
 
     def featurize(self, records: list[dict], tokenizer: Any, cfg: MCTokenizeConfig, split: str,
@@ -120,7 +127,15 @@ class MCTask(Task):
             for i, s, lab in zip(predictions["ids"], predictions["logits"], predictions["labels"])})
 
     def read_predictions(self, pred_dir: Path, split: str) -> dict:
-        choices = read_json(Path(pred_dir) / "choices.json")
+        path = Path(pred_dir) / "choices.json"
+        choices = read_json(path)
+        if not isinstance(choices, dict):
+            raise DataError(str(path), None, None, f"expected an object {{question id: choice}}, "
+                                                   f"got a {type(choices).__name__}")
+        for qid, c in choices.items():
+            if not (isinstance(c, dict) and isinstance(c.get("scores"), list) and c["scores"]
+                    and all(isinstance(x, (int, float)) for x in c["scores"])):
+                raise DataError(str(path), qid, "scores", "expected a list of candidate scores")
         return {"ids": list(choices), "logits": np.array([c["scores"] for c in choices.values()], dtype=np.float32),
                 "labels": [NO_LABEL if c["label"] is None else c["label"] for c in choices.values()]}
 

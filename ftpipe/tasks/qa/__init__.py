@@ -15,15 +15,16 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from ...config import DataConfig, Number, PositiveInt, Section, check
+from ...errors import DataError
 from ...hub import is_hub_dir, load_split
 from ...io import read_json, write_json
-from ...records import LoadReport, collect, split_records
+from ...records import LoadReport, check_overlap, collect, data_file, split_records
 from ...vocab import check_vocabulary
 from ..base import Task
 from .adl import is_adl_dir, load_adl
 from .postprocess import postprocess
 from .scoring import squad_metrics
-from .squad import iter_records, load_squad
+from .squad import count_answers, iter_records, load_squad
 from .windows import check_question_lengths, to_columns, tokenize_eval, tokenize_train
 
 
@@ -55,13 +56,30 @@ def load_qa(directory: str, name: str, d: QADataConfig, max_examples: int | None
     or a hub split when ``directory`` holds hub.yaml."""
     if is_hub_dir(directory):
         src = f"{directory} [{name}]"
-        report = LoadReport(source=src)
+        report = LoadReport(source=src, unit="questions")
         rows = ((str(rec.get("id", i)), rec) for i, rec in enumerate(load_split(directory, name)))
-        records = iter_records(rows, src, d.version_2_with_negative, d.bad_records, report)
-        return collect(records, src, report, max_examples), report
+        records = collect(iter_records(rows, src, d.version_2_with_negative, d.bad_records, report), src, report,
+                          max_examples)
+        count_answers(records, report)
+        return records, report
+    path = data_file(directory, name)
     if is_adl_dir(directory):
         return load_adl(directory, name, d.bad_records, max_examples)
-    return load_squad(Path(directory) / name, d.version_2_with_negative, d.bad_records, max_examples)
+    return load_squad(path, d.version_2_with_negative, d.bad_records, max_examples)
+
+
+def split_counts(records: list[dict]) -> dict:
+    """Questions and answers of a split; answerable vs unanswerable (v2) vs unlabelled (test)."""
+    labelled = [r for r in records if "answers" in r]
+    return {"questions": len(records), "answers": sum(len(r["answers"]["text"]) for r in labelled),
+            "answerable": sum(1 for r in labelled if r["answers"]["text"]),
+            "unanswerable": sum(1 for r in labelled if not r["answers"]["text"]),
+            "unlabelled": len(records) - len(labelled)}
+
+
+def overlap_keys(record: dict) -> list:
+    """What makes an evaluation question one the model trained on: its id, or its text."""
+    return [("id", record["id"]), ("question", record["question"], record.get("context"))]
 
 
 class QATask(Task):
@@ -76,20 +94,20 @@ class QATask(Task):
     splits = ("train", "eval")  # test questions (ADL) have no context: the chain answers them
 
     def prepare(self, d: QADataConfig) -> tuple[dict[str, list[dict]], dict, dict]:
-        train, report = load_qa(d.dir, d.train, d, d.max_examples)
-        reports = {"train_source": report.as_dict()}
+        train, train_report = load_qa(d.dir, d.train, d, d.max_examples)
+        files, overlap = {"train": train_report}, 0
         if d.eval:
-            evals, eval_report = load_qa(d.dir, d.eval, d)
-            reports["eval_source"] = eval_report.as_dict()
+            evals, files["eval"] = load_qa(d.dir, d.eval, d)
+            overlap = check_overlap(train, evals, overlap_keys, files["eval"].source, d.allow_overlap)
         else:
             train, evals = split_records(train, d.eval_size, d.split_seed,
-                                         "title" if d.split_by == "article" else None)
+                                         "title" if d.split_by == "article" else None, "questions")
         splits = {"train": train, "eval": evals}
         if d.test:
-            splits["test"], test_report = load_qa(d.dir, d.test, d)
-            reports["test_source"] = test_report.as_dict()
-        reports.update({f"{s}_questions": len(splits.get(s, [])) for s in ("train", "eval", "test")})
-        return splits, reports, {"version_2": d.version_2_with_negative}
+            splits["test"], files["test"] = load_qa(d.dir, d.test, d)
+        report = {"files": {s: r.as_dict() for s, r in files.items()},
+                  "splits": {s: split_counts(r) for s, r in splits.items()}, "eval_overlapping_train": overlap}
+        return splits, report, {"version_2": d.version_2_with_negative}
 
     def featurize(self, records: list[dict], tokenizer: Any, cfg: QATokenizeConfig, split: str,
                   meta: dict) -> tuple[dict[str, list], dict]:
@@ -124,7 +142,15 @@ class QATask(Task):
         write_json(out_dir / "nbest_predictions.json", predictions["nbest"], indent=None)
 
     def read_predictions(self, pred_dir: Path, split: str) -> dict:
-        return {"answers": read_json(Path(pred_dir) / "predictions.json")}
+        path = Path(pred_dir) / "predictions.json"
+        answers = read_json(path)
+        if not isinstance(answers, dict):
+            raise DataError(str(path), None, None, f"expected an object {{question id: answer}}, "
+                                                   f"got a {type(answers).__name__}")
+        for qid, answer in answers.items():
+            if not isinstance(answer, str):
+                raise DataError(str(path), qid, None, f"expected the answer text, got {answer!r:.60}")
+        return {"answers": answers}
 
 
 TASK = QATask()

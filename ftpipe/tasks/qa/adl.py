@@ -15,8 +15,8 @@ from pathlib import Path
 
 from ...errors import DataError
 from ...io import read_json
-from ...records import LoadReport, collect
-from .squad import validate_record
+from ...records import LoadReport, Policy, check_text, collect, visible
+from .squad import count_answers, validate_record
 
 
 def is_adl_dir(source: str) -> bool:
@@ -33,7 +33,7 @@ def _load_context(path: Path) -> list[str]:
     return paragraphs
 
 
-def load_adl(directory: str | Path, filename: str, policy: str = "error",
+def load_adl(directory: str | Path, filename: str, mode: str = "error",
              max_examples: int | None = None) -> tuple[list[dict], LoadReport]:
     """Read one split file of an ADL-format directory into canonical records with candidates."""
     directory = Path(directory)
@@ -43,50 +43,62 @@ def load_adl(directory: str | Path, filename: str, policy: str = "error",
     data = read_json(path)
     if not isinstance(data, list):
         raise DataError(src, None, None, "expected a JSON list of question records")
-    report = LoadReport(source=src)
-    rows = _adl_rows(data, context, src, policy, report)
-    return collect(rows, src, report, max_examples), report
+    report = LoadReport(source=src, unit="questions")
+    records = collect(_adl_rows(data, context, src, mode, report), src, report, max_examples)
+    count_answers(records, report)
+    return records, report
 
 
-def _adl_rows(data: list, context: list[str], src: str, misplaced: str, report: LoadReport):
+def _candidates(rec: dict, context: list[str], src: str, rid: str) -> list[int]:
+    idx = rec.get("paragraphs")
+    if not isinstance(idx, list) or len(idx) < 2:
+        raise DataError(src, rid, "paragraphs", "expected a list of at least 2 paragraph indices")
+    for j, i in enumerate(idx):
+        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(context):
+            raise DataError(src, rid, f"paragraphs[{j}]",
+                            f"expected an index into context.json (0..{len(context) - 1}), got {i!r}")
+    if len(set(idx)) != len(idx):
+        raise DataError(src, rid, "paragraphs", f"duplicate paragraph indices {idx}")
+    return idx
+
+
+def _labelled(rec: dict, idx: list[int], context: list[str], src: str, rid: str, policy: Policy,
+              report: LoadReport) -> dict | None:
+    relevant = rec.get("relevant")
+    if isinstance(relevant, bool) or not isinstance(relevant, int) or relevant not in idx:
+        raise DataError(src, rid, "relevant", f"expected one of the record's paragraphs {idx}, got {relevant!r}")
+    answer = rec.get("answer")
+    if not isinstance(answer, dict) or "text" not in answer or "start" not in answer:
+        raise DataError(src, rid, "answer", "expected an object with 'text' and 'start'")
+    qa = {"id": rec.get("id"), "question": rec.get("question"), "context": context[relevant], "title": "",
+          "answers": {"text": [answer["text"]], "answer_start": [answer["start"]]}}
+    row = validate_record(rid, qa, src, False, policy, report)
+    if row is not None:
+        row.update({"candidates": [context[i] for i in idx], "label": idx.index(relevant)})
+    return row
+
+
+def _adl_rows(data: list, context: list[str], src: str, mode: str, report: LoadReport):
+    policy = Policy(mode, src)
     for n, rec in enumerate(data):
-        report.read += 1
+        report.records.read += 1
         if not isinstance(rec, dict):
             raise DataError(src, f"[{n}]", None, "a record must be an object")
         rid = str(rec["id"]) if isinstance(rec.get("id"), (str, int)) else f"[{n}]"
-        idx = rec.get("paragraphs")
-        if not isinstance(idx, list) or len(idx) < 2:
-            raise DataError(src, rid, "paragraphs", "expected a list of at least 2 paragraph indices")
-        for j, i in enumerate(idx):
-            if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(context):
-                raise DataError(src, rid, f"paragraphs[{j}]",
-                                f"expected an index into context.json (0..{len(context) - 1}), got {i!r}")
-        if len(set(idx)) != len(idx):
-            raise DataError(src, rid, "paragraphs", f"duplicate paragraph indices {idx}")
-        candidates = [context[i] for i in idx]
-        labelled = "relevant" in rec or "answer" in rec
-        if not labelled:
-            row = _validate_unlabelled(rid, rec, src)
-            row.update({"candidates": candidates, "label": None})
+        idx = _candidates(rec, context, src, rid)
+        if "relevant" in rec or "answer" in rec:
+            yield rid, _labelled(rec, idx, context, src, rid, policy, report)
         else:
-            relevant = rec.get("relevant")
-            if relevant not in idx or isinstance(relevant, bool):
-                raise DataError(src, rid, "relevant", f"expected one of the record's paragraphs {idx}, got {relevant!r}")
-            answer = rec.get("answer")
-            if not isinstance(answer, dict) or "text" not in answer or "start" not in answer:
-                raise DataError(src, rid, "answer", "expected an object with 'text' and 'start'")
-            qa = {"id": rec.get("id"), "question": rec.get("question"), "context": context[relevant], "title": "",
-                  "answers": {"text": [answer["text"]], "answer_start": [answer["start"]]}}
-            row = validate_record(rid, qa, src, False, misplaced, report)
-            if row is not None:
-                row.update({"candidates": candidates, "label": idx.index(relevant)})
-        yield rid, row
+            yield rid, _unlabelled(rid, rec, src, policy, report, [context[i] for i in idx])
 
 
-def _validate_unlabelled(rid: str, rec: dict, src: str) -> dict:
+def _unlabelled(rid: str, rec: dict, src: str, policy: Policy, report: LoadReport,
+                candidates: list[str]) -> dict | None:
     qid, question = rec.get("id"), rec.get("question")
     if isinstance(qid, bool) or not isinstance(qid, (str, int)) or str(qid) == "":
         raise DataError(src, rid, "id", f"expected a non-empty string, got {qid!r}")
-    if not isinstance(question, str) or not question.strip():
-        raise DataError(src, rid, "question", f"expected a non-empty string, got {question!r}")
-    return {"id": str(qid), "title": "", "question": question}
+    if not isinstance(question, str):
+        raise DataError(src, rid, "question", f"expected a string, got {question!r}")
+    if not visible(check_text(question, src, rid, "question")):
+        return policy.bad(rid, "question", "empty", "empty_question", report.records)
+    return {"id": str(qid), "title": "", "question": question, "candidates": candidates, "label": None}

@@ -10,8 +10,11 @@ holds flat records whose ``answers`` are either in the canonical layout or SQuAD
 of ``{"text", "answer_start"}``.
 
 Every problem raises :class:`DataError` naming the file, the record (id, or line for
-JSONL) and the field. Misplaced answers follow ``data.bad_records``; whatever is
-repaired or skipped is counted in the :class:`LoadReport`, never dropped silently.
+JSONL) and the field. Bad answers and empty questions follow ``data.bad_records``, answer
+by answer: a bad answer is repaired or dropped on its own, and a question goes only when
+no valid answer remains. Answers are trimmed of white space (and zero-width characters)
+at either end, ``answer_start`` moved with them. Whatever is repaired or dropped is
+counted in the :class:`LoadReport`, never dropped silently.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Any, Iterable
 
 from ...errors import DataError
 from ...io import iter_jsonl, read_json
-from ...records import LoadReport, collect
+from ...records import LoadReport, Policy, Tally, check_text, collect, leading_invisible, visible
 
 
 def _iter_squad_json(path: Path, data: Any) -> Iterable[tuple[str, dict]]:
@@ -76,24 +79,25 @@ def _answers_of(rec: dict, src: str, rid: str) -> tuple[list, list]:
     raise DataError(src, rid, "answers", f"expected a list or an object, got {type(answers).__name__}")
 
 
-def validate_record(
-    rid: str, rec: dict, src: str, version_2: bool, misplaced: str, report: LoadReport
-) -> dict | None:
-    for name in ("context", "question"):
-        value = rec.get(name)
-        if value is None:
-            raise DataError(src, rid, name, "missing")
-        if not isinstance(value, str):
-            raise DataError(src, rid, name, f"expected a string, got {type(value).__name__}")
-        if not value.strip():
-            raise DataError(src, rid, name, "empty")
+def _string(rec: dict, name: str, src: str, rid: str) -> str:
+    value = rec.get(name)
+    if value is None:
+        raise DataError(src, rid, name, "missing")
+    if not isinstance(value, str):
+        raise DataError(src, rid, name, f"expected a string, got {type(value).__name__}")
+    return check_text(value, src, rid, name)
+
+
+def _question_id(rec: dict, src: str, rid: str) -> str:
     qid = rec.get("id")
     if qid is None:
         raise DataError(src, rid, "id", "missing")
     if not isinstance(qid, (str, int)) or isinstance(qid, bool) or str(qid) == "":
         raise DataError(src, rid, "id", f"expected a non-empty string, got {qid!r}")
-    context = rec["context"]
-    texts, starts = _answers_of(rec, src, rid)
+    return check_text(str(qid), src, rid, "id")
+
+
+def _check_unanswerable(rec: dict, texts: list, version_2: bool, src: str, rid: str) -> None:
     impossible = rec.get("is_impossible", False)
     if not isinstance(impossible, bool):
         raise DataError(src, rid, "is_impossible", f"expected true or false, got {impossible!r}")
@@ -105,54 +109,88 @@ def validate_record(
                                                  "for SQuAD v2.0 data with unanswerable questions")
         if "is_impossible" in rec and not impossible:
             raise DataError(src, rid, "answers", "is_impossible is false but no answer is given")
-    fixed_starts = []
-    repaired = False
-    for i, (text, start) in enumerate(zip(texts, starts)):
-        fname = f"answers[{i}]"
-        if not isinstance(text, str) or not text.strip():
-            raise DataError(src, rid, f"{fname}.text", f"expected a non-empty string, got {text!r}")
-        if isinstance(start, bool) or not isinstance(start, int):
-            raise DataError(src, rid, f"{fname}.answer_start", f"expected an integer, got {start!r}")
-        if 0 <= start and context[start:start + len(text)] == text:
-            fixed_starts.append(start)
-            continue
-        count = context.count(text)
-        problem = (f"answer text {text!r} is not at answer_start {start}"
-                   + (f" (it occurs {count} time(s) elsewhere in the context)" if count else " and not in the context"))
-        if misplaced == "error":
-            raise DataError(src, rid, f"{fname}.answer_start",
-                            problem + "; set data.misplaced_answers to skip or repair to continue")
-        if misplaced == "repair" and count == 1:
-            fixed_starts.append(context.index(text))
-            repaired = True
-            continue
-        if misplaced == "repair":
-            raise DataError(src, rid, f"{fname}.answer_start", problem + "; cannot repair: no unique match")
-        report.skipped["misplaced_answer"] += 1
+
+
+def check_answer(i: int, text: Any, start: Any, context: str, rid: str, policy: Policy,
+                 answers: Tally) -> tuple[str, int] | None:
+    """One answer placed in its context: (text, start), trimmed of white space at either
+    end and, under ``repair``, moved to its unique occurrence; None when dropped (counted)."""
+    f = f"answers[{i}]"
+    if not isinstance(text, str):
+        return policy.bad(rid, f"{f}.text", f"expected a string, got {text!r}", "text_not_a_string", answers)
+    check_text(text, policy.source, rid, f"{f}.text")
+    if isinstance(start, bool) or not isinstance(start, int):
+        return policy.bad(rid, f"{f}.answer_start", f"expected an integer, got {start!r}",
+                          "start_not_an_integer", answers)
+    shown = visible(text)
+    if not shown:
+        return policy.bad(rid, f"{f}.text", f"no visible character in {text!r}", "empty_answer", answers)
+    at = start + leading_invisible(text)  # where the visible text starts, if the answer is in place
+    if not (0 <= at and context[at:at + len(shown)] == shown):
+        at = start
+    if 0 <= at and context[at:at + len(shown)] == shown:
+        if shown != text:  # " Alexandria" would label the word before it too
+            answers.repaired["trimmed_white_space"] += 1
+        return shown, at
+    count = context.count(shown)
+    problem = (f"answer text {shown!r} is not at answer_start {start}"
+               + (f" (it occurs {count} time(s) elsewhere in the context)" if count else " and not in the context"))
+    if policy.mode == "repair" and count == 1:
+        answers.repaired["moved_to_its_unique_match"] += 1
+        return shown, context.index(shown)
+    reason = "misplaced" if policy.mode == "skip" else (
+        "misplaced_not_in_context" if count == 0 else "misplaced_ambiguous")
+    return policy.bad(rid, f"{f}.answer_start", problem, reason, answers)
+
+
+def validate_record(rid: str, rec: dict, src: str, version_2: bool, policy: Policy,
+                    report: LoadReport) -> dict | None:
+    """A canonical record, or None when the question is dropped (counted in ``report``)."""
+    context = _string(rec, "context", src, rid)
+    question = _string(rec, "question", src, rid)
+    qid = _question_id(rec, src, rid)
+    questions, answers = report.records, report.part("answers")
+    if not visible(context):
+        return policy.bad(rid, "context", "empty", "empty_context", questions)
+    if not visible(question):
+        return policy.bad(rid, "question", "empty", "empty_question", questions)
+    texts, starts = _answers_of(rec, src, rid)
+    _check_unanswerable(rec, texts, version_2, src, rid)
+    answers.read += len(texts)
+    kept = [a for i, (t, s) in enumerate(zip(texts, starts))
+            if (a := check_answer(i, t, s, context, rid, policy, answers)) is not None]
+    if texts and not kept:
+        questions.dropped["no_valid_answer"] += 1
         return None
-    if repaired:
-        report.repaired += 1
     return {
-        "id": str(qid),
-        "title": str(rec.get("title", "")),
+        "id": qid,
+        "title": check_text(str(rec.get("title", "")), src, rid, "title"),
         "context": context,
-        "question": rec["question"],
-        "answers": {"text": list(texts), "answer_start": fixed_starts},
+        "question": question,
+        "answers": {"text": [t for t, _ in kept], "answer_start": [s for _, s in kept]},
     }
 
 
-def iter_records(rows: Iterable[tuple[str, dict]], src: str, version_2: bool, policy: str,
+def iter_records(rows: Iterable[tuple[str, dict]], src: str, version_2: bool, mode: str,
                  report: LoadReport) -> Iterable[tuple[str, dict | None]]:
+    policy = Policy(mode, src)
     for rid, rec in rows:
-        report.read += 1
+        report.records.read += 1
         yield rid, validate_record(rid, rec, src, version_2, policy, report)
 
 
-def load_squad(path: str | Path, version_2: bool = False, policy: str = "error",
+def count_answers(records: list[dict], report: LoadReport) -> None:
+    """The answers of the questions kept (after ``max_examples``)."""
+    report.part("answers").kept = sum(len(r["answers"]["text"]) for r in records if "answers" in r)
+
+
+def load_squad(path: str | Path, version_2: bool = False, mode: str = "error",
                max_examples: int | None = None) -> tuple[list[dict], LoadReport]:
     """Read, validate and normalise a SQuAD JSON or JSONL file into canonical records."""
     path = Path(path)
     src = str(path)
     rows = _iter_jsonl(path) if path.suffix == ".jsonl" else _iter_squad_json(path, read_json(path))
-    report = LoadReport(source=src)
-    return collect(iter_records(rows, src, version_2, policy, report), src, report, max_examples), report
+    report = LoadReport(source=src, unit="questions")
+    records = collect(iter_records(rows, src, version_2, mode, report), src, report, max_examples)
+    count_answers(records, report)
+    return records, report
