@@ -77,7 +77,7 @@ def finetune(params: Any, splits: dict, meta: dict, log_dir: str | None = None) 
     train_ds = features["train"]
     rows = train_ds.select_columns([c for c in train_ds.column_names if c not in NOT_MODEL_INPUTS])
     evaluation = Evaluation(evaluator(task, features["eval"], splits["eval"], tokenizer.pad_token_id, params, meta),
-                            task.metric, task.greater_is_better)
+                            task.main_metric(meta), task.greater_is_better)
     result = fit(model, rows, task.collator(tokenizer, train_ds.column_names), train_ds["length"], params.train,
                  params.seed, evaluation, log_dir)
     final = {}

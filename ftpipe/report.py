@@ -81,7 +81,7 @@ def rows(exp: dict) -> list[dict]:
     for s in sections(p):
         tp = deep_merge(p.get("train", {}), p[s].get("train") or {})
         train = m.get(f"metrics/{s}/train/metrics.json", {})
-        metric = task_metric(p[s]["task"])
+        metric = train.get("metric") or task_metric(p[s]["task"])  # the metric that picked the best epoch
         method = tp.get("method")
         out.append({
             "experiment": exp["name"], "task": s, "method": method,

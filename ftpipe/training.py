@@ -288,7 +288,7 @@ def train_and_save(model: torch.nn.Module, tokenizer: Any, train_ds: Any, collat
         "train_time_s": round(result.train_time_s, 2),
         "features_per_s": round(result.features_per_s, 3), "tokens_per_s": round(result.tokens_per_s, 1),
         "final_train_loss": result.epochs[-1]["train_loss"],
-        "best_epoch": result.best["epoch"] if result.best else None,
+        "metric": evaluation.metric, "best_epoch": result.best["epoch"] if result.best else None,
         f"best_{evaluation.metric}": result.best[evaluation.metric] if result.best else None,
         **(extra_summary or {}),
     }

@@ -132,8 +132,8 @@ def make_project(root: Path, tiny_model_dir: Path, edit=None) -> Path:
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["encoder"]["name"] = str(tiny_model_dir)
     params["qa"]["data"]["max_examples"] = 40
-    params["qa"]["train"].update(epochs=2, log_every=1)
-    params["mc"]["train"].update(epochs=2, log_every=1)
+    for section in ("qa", "mc", "cola", "stsb"):
+        params[section]["train"].update(epochs=2, log_every=1)
     if edit:
         edit(params)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

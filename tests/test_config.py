@@ -18,11 +18,14 @@ def write(tmp_path, data, text=None):
 
 
 def test_repository_params_file_is_valid():
-    assert set(validate_all(REPO / "params.yaml")) >= {"qa", "mc"}
+    assert set(validate_all(REPO / "params.yaml")) == set(SECTIONS) >= {"qa", "mc", "cola", "stsb"}
     p = load_params(REPO / "params.yaml", "qa")
     assert p.task.tokenize.max_length == 384 and p.task.tokenize.stride == 128
     assert p.train.epochs == 5 and p.train.batch_size == 8  # qa.train overrides the shared section
     assert p.train.weight_decay == repo_params()["train"]["weight_decay"]  # the rest is shared
+
+
+SECTIONS = [k for k, v in repo_params().items() if isinstance(v, dict) and "task" in v]
 
 
 def _leaves(d, prefix=""):
@@ -43,12 +46,13 @@ def _drop(data, key):
 
 
 @pytest.mark.parametrize("key", [k for k in _leaves(repo_params())
-                                 if not k.split(".")[0] in ("qa", "mc") or k.split(".")[1] != "train"])
+                                 if k.split(".")[0] not in SECTIONS or k.split(".")[1] != "train"])
 def test_every_key_must_be_present(tmp_path, key):
-    """No second set of defaults in the code: removing any key is an error naming it."""
+    """No second set of defaults in the code: removing any key is an error naming it
+    (a task section's train holds overrides: it may be empty, but must be there)."""
     data = repo_params()
     _drop(data, key)
-    section = key.split(".")[0] if key.split(".")[0] in ("qa", "mc") else None
+    section = key.split(".")[0] if key.split(".")[0] in SECTIONS else None
     with pytest.raises(ParamsError, match="missing") as e:
         load_params(write(tmp_path, data), section)
     assert key.rsplit(".", 1)[-1] in str(e.value)
@@ -113,7 +117,7 @@ def _set(data, key, value):
     ("qa.data.eval_size", 1.0, "qa.data.eval_size"),
     ("qa.data.bad_records", "ignore", "error | skip | repair"),
     ("qa.model.pretrained", "yes", "qa.model.pretrained: expected true or false, got 'yes'"),
-    ("qa.task", "poetry", "qa.task: invalid value 'poetry'; allowed: qa | mc"),
+    ("qa.task", "poetry", "qa.task: invalid value 'poetry'; allowed: qa | mc | glue"),
     ("qa.train.batch_size", 0, "qa.train.batch_size: invalid value 0"),  # names the override
     ("qa.train.batchsize", 2, "unknown key qa.train.batchsize"),
     ("qa.train", None, "qa.train: expected a mapping of overrides"),

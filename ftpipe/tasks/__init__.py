@@ -17,6 +17,7 @@ from ..errors import ParamsError
 TASKS = {
     "qa": "ftpipe.tasks.qa",  # extractive QA, SQuAD v1.1/v2.0 and the ADL format
     "mc": "ftpipe.tasks.mc",  # multiple choice: which candidate paragraph answers a question
+    "glue": "ftpipe.tasks.glue",  # GLUE sentence(-pair) classification and regression, 8 tasks by name
 }
 
 

@@ -53,6 +53,10 @@ class Task:
         """-> ({split: records}, report, meta)."""
         raise NotImplementedError
 
+    def main_metric(self, meta: dict) -> str:
+        """The metric that picks the best epoch (a task may choose by its data, as GLUE does)."""
+        return self.metric
+
     # ------------------------------------------------------------ tokenize
     def featurize(self, records: list[dict], tokenizer: Any, cfg: Section, split: str,
                   meta: dict) -> tuple[dict[str, list], dict]:

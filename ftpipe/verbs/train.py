@@ -40,7 +40,7 @@ def train(params: RunParams, features: str | Path, prepared: str | Path, out: st
     train_ds = load_features(Path(features) / "train")
     evaluation = Evaluation(
         evaluator(task, load_features(Path(features) / "eval"), read_jsonl(Path(prepared) / "eval.jsonl"),
-                  tokenizer.pad_token_id, params, meta), task.metric, task.greater_is_better)
+                  tokenizer.pad_token_id, params, meta), task.main_metric(meta), task.greater_is_better)
     model = build_model(task, params, meta)
     key_parts = [to_dict(params.task.model), to_dict(params.task.predict), params.predict.batch_size,
                  params.predict.precision]

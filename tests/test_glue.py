@@ -1,0 +1,208 @@
+"""GLUE: each task's TSV layout (and the hub's fields), bad rows under the policy, the
+metrics and their edge cases, the regression head, pair-swap augmentation and the GLUE
+server's submission format."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from conftest import run_params
+from ftpipe.errors import DataError, ParamsError
+from ftpipe.tasks.glue import TASK as GLUE
+from ftpipe.tasks.glue import GlueDataConfig, submission_tsv
+from ftpipe.tasks.glue.layouts import LAYOUTS
+from ftpipe.tasks.glue.scoring import glue_metrics
+
+# One labelled row per task in GLUE's own layout (header, columns), and a test file's.
+FILES = {
+    "cola": ("gj04\t1\t\tThe sailors rode the breeze.\ngj04\t0\t*\tThe sailors \"rode\" breeze the.", None),
+    "sst2": ("sentence\tlabel\na gripping , funny film \t1\nflat and dull \t0\n", "index\tsentence\n0\tfine\n"),
+    "mrpc": ("Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n1\t1\t2\tHe left .\tHe went away .\n"
+             "0\t3\t4\tIt rained .\tPrices rose .\n", None),
+    "qqp": ("id\tqid1\tqid2\tquestion1\tquestion2\tis_duplicate\n7\t1\t2\tHow to cook?\tHow do I cook?\t1\n"
+            "8\t3\t4\tWhy?\tWhere?\t0\n", None),
+    "stsb": ("index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+             "0\tmain-forum\tdeft\t2014\t0001\tnone\tnone\tA man sings.\tA man is singing.\t4.750\n"
+             "1\tmain-forums\tdeft\t2015\t0002\tnone\tnone\tA cat.\tThe sea.\t0.000\n",
+             "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\n"
+             "0\tmain-news\th\t2014\t0003\tnone\tnone\tRain today.\tIt rains.\n"),
+    "mnli": ("index\tpromptID\tpairID\tgenre\ts1b\ts2b\ts1p\ts2p\tsentence1\tsentence2\tlabel1\tgold_label\n"
+             "0\t1\t1e\tfiction\tx\tx\tx\tx\tA dog runs.\tAn animal moves.\tentailment\tentailment\n"
+             "1\t2\t2c\tfiction\tx\tx\tx\tx\tA dog runs.\tNo dog runs.\tcontradiction\tcontradiction\n", None),
+    "qnli": ("index\tquestion\tsentence\tlabel\n0\tWho?\tAda did.\tentailment\n"
+             "1\tWhen?\tIt is blue.\tnot_entailment\n", None),
+    "rte": ("index\tsentence1\tsentence2\tlabel\n0\tAda wrote it.\tAda is a writer.\tentailment\n"
+            "1\tIt is cold.\tIt is hot.\tnot_entailment\n", None),
+}
+
+
+def data_cfg(tmp_path, task, **kw) -> GlueDataConfig:
+    return GlueDataConfig(**{"dir": str(tmp_path), "train": "train.tsv", "eval": "dev.tsv", "test": None,
+                             "eval_size": 0.5, "split_seed": 0, "max_examples": None, "bad_records": "error",
+                             "allow_overlap": True, "task": task, "eval_mismatched": None, "test_mismatched": None,
+                             **kw})
+
+
+@pytest.mark.parametrize("task", list(FILES))
+def test_each_task_reads_its_layout(tmp_path, task):
+    train, test = FILES[task]
+    (tmp_path / "train.tsv").write_text(train)
+    (tmp_path / "dev.tsv").write_text(train)
+    if test:
+        (tmp_path / "test.tsv").write_text(test)
+    splits, report, meta = GLUE.prepare(data_cfg(tmp_path, task, test="test.tsv" if test else None))
+    layout = LAYOUTS[task]
+    first = splits["train"][0]
+    assert meta == {"glue_task": task} and len(splits["train"]) == 2
+    assert first["text_a"] and (first["text_b"] is not None) == (layout.text_b is not None)
+    if layout.labels is None:
+        assert [r["label"] for r in splits["train"]] == [4.75, 0.0]
+    else:
+        assert sorted(r["label"] for r in splits["train"]) == [0, layout.labels.index(layout.labels[-1])]
+    assert report["files"]["train"]["rows"]["kept"] == 2
+    if test:
+        assert splits["test"][0]["label"] is None and report["splits"]["test"]["unlabelled"] == 1
+
+
+def test_cola_quirks_are_data(tmp_path):
+    """No trailing newline, quotes inside sentences (not CSV quoting), no header."""
+    (tmp_path / "train.tsv").write_text(FILES["cola"][0])
+    (tmp_path / "dev.tsv").write_text(FILES["cola"][0])
+    splits, _, _ = GLUE.prepare(data_cfg(tmp_path, "cola"))
+    assert splits["train"][1]["text_a"] == 'The sailors "rode" breeze the.' and splits["train"][1]["label"] == 0
+
+
+BAD = {
+    "wrong width": ("gj04\t1\tThe sailors rode.\n", "line 3", "expected 4 tab-separated columns, got 3",
+                    "wrong_column_count"),
+    "cola label": ("gj04\t2\t\tThe sailors rode.\n", "line 3", "expected one of 0, 1, got '2'", "bad_label"),
+    "empty sentence": ("gj04\t1\t\t \n", "line 3", "empty sentence", "empty_sentence"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_rows_follow_the_policy(tmp_path, case):
+    row, record, message, reason = BAD[case]
+    good = "gj04\t1\t\tA fine sentence.\ngj04\t0\t*\tSentence fine a.\n"
+    (tmp_path / "train.tsv").write_text(good + row)
+    (tmp_path / "dev.tsv").write_text(good)
+    with pytest.raises(DataError, match=f"train.tsv: record {record}.*{message}"):
+        GLUE.prepare(data_cfg(tmp_path, "cola"))
+    splits, report, _ = GLUE.prepare(data_cfg(tmp_path, "cola", bad_records="skip"))
+    assert len(splits["train"]) == 2
+    assert report["files"]["train"]["rows"]["dropped_by_reason"] == {reason: 1}
+
+
+@pytest.mark.parametrize("score, message", [("5.5", "in \\[0, 5\\], got '5.5'"), ("high", "could not convert"),
+                                            ("nan", "in \\[0, 5\\], got 'nan'")])
+def test_stsb_scores_outside_0_5_or_not_numbers(tmp_path, score, message):
+    header, row, _ = FILES["stsb"][0].split("\n", 2)
+    (tmp_path / "train.tsv").write_text(f"{header}\n{row}\n" + row.rsplit("\t", 1)[0] + f"\t{score}\n")
+    (tmp_path / "dev.tsv").write_text(FILES["stsb"][0])
+    with pytest.raises(DataError, match=f"record line 3: field 'score': .*{message}"):
+        GLUE.prepare(data_cfg(tmp_path, "stsb"))
+
+
+def test_a_file_of_another_task_is_named(tmp_path):
+    (tmp_path / "train.tsv").write_text(FILES["rte"][0])
+    (tmp_path / "dev.tsv").write_text(FILES["rte"][0])
+    with pytest.raises(DataError, match="column missing from the header.*STS-B layout"):
+        GLUE.prepare(data_cfg(tmp_path, "stsb"))
+
+
+def test_mnli_matched_and_mismatched_are_scored_apart(tmp_path):
+    for name in ("train.tsv", "dev_matched.tsv", "dev_mismatched.tsv"):
+        (tmp_path / name).write_text(FILES["mnli"][0])
+    splits, _, _ = GLUE.prepare(data_cfg(tmp_path, "mnli", eval="dev_matched.tsv",
+                                         eval_mismatched="dev_mismatched.tsv"))
+    evals = splits["eval"]
+    assert [r["subset"] for r in evals] == ["matched", "matched", "mismatched", "mismatched"]
+    preds = {"task": "mnli", "ids": [r["id"] + r["subset"] for r in evals], "predictions": [0, 2, 0, 0]}
+    evals = [{**r, "id": r["id"] + r["subset"]} for r in evals]
+    m = GLUE.score(preds, evals)
+    assert m["accuracy"] == 1.0 and m["accuracy_mismatched"] == 0.5 and m["total"] == 4
+
+
+def test_metrics_and_their_edge_cases():
+    cola, stsb, mrpc = LAYOUTS["cola"], LAYOUTS["stsb"], LAYOUTS["mrpc"]
+    assert glue_metrics(cola, [1, 1, 1, 1], [1, 0, 1, 0]) == {"accuracy": 0.5, "mcc": 0.0}  # constant: 0
+    assert glue_metrics(cola, [1, 0, 1, 0], [1, 0, 1, 0])["mcc"] == pytest.approx(1.0)
+    constant = glue_metrics(stsb, [2.5, 2.5, 2.5], [1.0, 2.0, 4.0])
+    assert constant["pearson"] == 0.0 and constant["spearman"] == 0.0 and constant["mse"] > 0
+    m = glue_metrics(stsb, [1.0, 2.0, 3.5], [1.0, 2.5, 4.0])
+    assert m["spearman"] == pytest.approx(1.0) and 0.9 < m["pearson"] < 1.0
+    assert glue_metrics(mrpc, [0, 0, 0], [1, 0, 1]) == {"accuracy": pytest.approx(1 / 3), "f1": 0.0}
+    assert glue_metrics(mrpc, [1, 0, 1], [1, 0, 0])["f1"] == pytest.approx(2 / 3)
+
+
+def test_submission_format():
+    assert submission_tsv(LAYOUTS["cola"], [1, 0]) == "index\tprediction\n0\t1\n1\t0\n"
+    assert submission_tsv(LAYOUTS["rte"], [1, 0]) == "index\tprediction\n0\tnot_entailment\n1\tentailment\n"
+    assert submission_tsv(LAYOUTS["stsb"], [5.7, -0.2, 3.14159]) == \
+        "index\tprediction\n0\t5.000\n1\t0.000\n2\t3.142\n"
+
+
+def test_write_predictions_names_the_files_as_glue_does(tmp_path):
+    records = [{"id": "0", "subset": "matched"}, {"id": "1", "subset": "mismatched"}]
+    GLUE.write_predictions(tmp_path, {"task": "mnli", "ids": ["0", "1"], "predictions": [2, 1]}, records, "test",
+                           {"glue_task": "mnli"})
+    assert (tmp_path / "MNLI-m.tsv").read_text() == "index\tprediction\n0\tcontradiction\n"
+    assert (tmp_path / "MNLI-mm.tsv").read_text() == "index\tprediction\n0\tneutral\n"
+    assert GLUE.read_predictions(tmp_path, "test")["predictions"] == [2, 1]
+
+
+def test_pair_swap_doubles_only_training_pairs(tokenizer):
+    cfg = GLUE.tokenize_config(max_length=32, swap_pairs=True)
+    recs = [{"id": "a", "text_a": "A man sings.", "text_b": "A man is singing.", "label": 4.5}]
+    train, stats = GLUE.featurize(recs, tokenizer, cfg, "train", {"glue_task": "stsb"})
+    assert train["id"] == ["a", "a-swapped"] and train["labels"] == [4.5, 4.5] and stats["rows"] == 2
+    first = tokenizer.decode(train["input_ids"][0], skip_special_tokens=True)
+    second = tokenizer.decode(train["input_ids"][1], skip_special_tokens=True)
+    assert first.startswith("a man sings") and second.startswith("a man is singing")
+    ev, _ = GLUE.featurize(recs, tokenizer, cfg, "eval", {"glue_task": "stsb"})
+    assert ev["id"] == ["a"]
+
+
+def test_swap_pairs_only_for_symmetric_tasks(tmp_path):
+    import yaml
+
+    from conftest import REPO
+    from ftpipe.config import load_params
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["cola"]["tokenize"]["swap_pairs"] = True
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ParamsError, match="cola.tokenize.swap_pairs: true applies to the symmetric pair tasks"):
+        load_params(tmp_path / "params.yaml", "cola")
+
+
+def test_regression_head_trains_with_mse(tiny_model_dir, tokenizer, tmp_path):
+    """STS-B: one output, float labels, MSE; the tiny model fits a few scored pairs."""
+    import datasets
+    import torch
+
+    from conftest import train_config
+    from ftpipe.config import ModelConfig
+    from ftpipe.models import load_model
+    from ftpipe.training import Evaluation, fit
+    from ftpipe.verbs.train import evaluator
+
+    pairs = [("a red car", "a red car", 5.0), ("a red car", "a blue sea", 0.5), ("cats sleep", "cats nap", 4.0),
+             ("cats sleep", "rain falls", 1.0), ("he runs", "he is running", 4.5), ("he runs", "tea is hot", 0.0)]
+    recs = [{"id": str(i), "text_a": a, "text_b": b, "label": s} for i, (a, b, s) in enumerate(pairs)]
+    meta = {"glue_task": "stsb"}
+    cols, _ = GLUE.featurize(recs, tokenizer, GLUE.tokenize_config(max_length=16, swap_pairs=False), "train", meta)
+    ds = datasets.Dataset.from_dict(cols)
+    model = load_model(ModelConfig(dir=str(tiny_model_dir), pretrained=True), GLUE.auto_model, 0,
+                       **GLUE.model_kwargs(meta))
+    assert model.config.num_labels == 1 and model.config.problem_type == "regression"
+    batch = GLUE.collator(tokenizer, ds.column_names)([ds[i] for i in range(2)])
+    assert batch["labels"].dtype == torch.float32
+    evaluate = evaluator(GLUE, ds, recs, tokenizer.pad_token_id, run_params("stsb", precision="fp32"), meta)
+    cfg = train_config(epochs=60, batch_size=2, lr=3e-3, precision="fp32", warmup_ratio=0.0, checkpoint_every=0,
+                       weight_decay=0.0)
+    result = fit(model, ds.select_columns(["input_ids", "attention_mask", "token_type_ids", "labels"]),
+                 GLUE.collator(tokenizer, ds.column_names), ds["length"], cfg, 0, Evaluation(evaluate, "pearson"))
+    assert result.epochs[-1]["train_loss"] < 0.1 * result.epochs[0]["train_loss"]
+    assert result.epochs[-1]["eval_pearson"] > 0.9 and np.isfinite(result.epochs[-1]["eval_mse"])
