@@ -52,11 +52,20 @@ def warmup_steps(cfg: TrainConfig, total_steps: int) -> int:
     return cfg.warmup_steps if cfg.warmup_steps else int(cfg.warmup_ratio * total_steps)
 
 
+def adamw(groups: list[dict], lr: float, eps: float) -> torch.optim.Optimizer:
+    """AdamW, fused where torch has the kernel (CPU and CUDA float params): measured on a
+    MiniLM step of 16 x 12 tokens, 26 ms against 100-118 ms for the default (foreach)
+    implementation, which made the optimiser 45 % of a short-sequence step."""
+    try:
+        return torch.optim.AdamW(groups, lr=lr, eps=eps, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # a device or dtype without the fused kernel
+        return torch.optim.AdamW(groups, lr=lr, eps=eps)
+
+
 def optimizer_and_schedule(model: torch.nn.Module, cfg: TrainConfig, total_steps: int):
     from transformers import get_linear_schedule_with_warmup
 
     lr = learning_rate(cfg)
-    optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay, lr, cfg.layer_decay), lr=lr,
-                                  eps=cfg.adam_epsilon)
+    optimizer = adamw(param_groups(model, cfg.weight_decay, lr, cfg.layer_decay), lr, cfg.adam_epsilon)
     scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps(cfg, total_steps), total_steps)
     return optimizer, scheduler
