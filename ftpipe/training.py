@@ -251,7 +251,7 @@ def fit(model: torch.nn.Module, train_rows: Any, collate: Callable[[list[dict]],
 # ---------------------------------------------------------------- a whole train stage
 
 
-NOT_MODEL_INPUTS = ("length", "example_index", "id", "example_id", "offset_mapping", "word_ids")
+NOT_MODEL_INPUTS = ("length", "example_index", "id", "example_id", "offset_mapping", "word_ids", "word_start")
 
 
 def train_and_save(model: torch.nn.Module, tokenizer: Any, train_ds: Any, collate: Callable, cfg: TrainConfig,

@@ -132,7 +132,7 @@ def make_project(root: Path, tiny_model_dir: Path, edit=None) -> Path:
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["encoder"]["name"] = str(tiny_model_dir)
     params["qa"]["data"]["max_examples"] = 40
-    for section in ("qa", "mc", "cola", "stsb"):
+    for section in ("qa", "mc", "cola", "stsb", "chunking"):
         params[section]["train"].update(epochs=2, log_every=1)
     if edit:
         edit(params)

@@ -18,7 +18,7 @@ def write(tmp_path, data, text=None):
 
 
 def test_repository_params_file_is_valid():
-    assert set(validate_all(REPO / "params.yaml")) == set(SECTIONS) >= {"qa", "mc", "cola", "stsb"}
+    assert set(validate_all(REPO / "params.yaml")) == set(SECTIONS) >= {"qa", "mc", "cola", "stsb", "chunking"}
     p = load_params(REPO / "params.yaml", "qa")
     assert p.task.tokenize.max_length == 384 and p.task.tokenize.stride == 128
     assert p.train.epochs == 5 and p.train.batch_size == 8  # qa.train overrides the shared section
@@ -117,7 +117,7 @@ def _set(data, key, value):
     ("qa.data.eval_size", 1.0, "qa.data.eval_size"),
     ("qa.data.bad_records", "ignore", "error | skip | repair"),
     ("qa.model.pretrained", "yes", "qa.model.pretrained: expected true or false, got 'yes'"),
-    ("qa.task", "poetry", "qa.task: invalid value 'poetry'; allowed: qa | mc | glue"),
+    ("qa.task", "poetry", "qa.task: invalid value 'poetry'; allowed: qa | mc | glue | tagging"),
     ("qa.train.batch_size", 0, "qa.train.batch_size: invalid value 0"),  # names the override
     ("qa.train.batchsize", 2, "unknown key qa.train.batchsize"),
     ("qa.train", None, "qa.train: expected a mapping of overrides"),

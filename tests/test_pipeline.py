@@ -10,7 +10,7 @@ from conftest import ran, sh
 
 pytestmark = pytest.mark.slow
 
-TASKS = ("qa", "mc", "cola", "stsb")
+TASKS = ("qa", "mc", "cola", "stsb", "chunking")
 
 
 def test_repro_runs_every_stage_and_writes_every_output(repro_project):
@@ -32,6 +32,10 @@ def test_repro_runs_every_stage_and_writes_every_output(repro_project):
     cola = json.loads((project / "metrics/cola/eval.json").read_text())
     stsb = json.loads((project / "metrics/stsb/eval.json").read_text())
     assert set(cola) == {"accuracy", "mcc", "total"} and set(stsb) == {"pearson", "spearman", "mse", "total"}
+    chunking = json.loads((project / "metrics/chunking/eval.json").read_text())
+    assert {"precision", "recall", "f1", "accuracy", "by_type"} <= set(chunking) and "NP" in chunking["by_type"]
+    conll = (project / "predictions/chunking/test/predictions.txt").read_text().split("\n\n")
+    assert len([s for s in conll if s.strip()]) == 80 and all(len(line.split()) == 4 for line in conll[0].split("\n"))
     test_rows = (project / "predictions/stsb/test/STS-B.tsv").read_text().splitlines()
     assert test_rows[0] == "index\tprediction" and len(test_rows) == 1 + 20
     m = json.loads((project / "metrics/qa/eval.json").read_text())

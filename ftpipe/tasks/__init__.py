@@ -18,6 +18,7 @@ TASKS = {
     "qa": "ftpipe.tasks.qa",  # extractive QA, SQuAD v1.1/v2.0 and the ADL format
     "mc": "ftpipe.tasks.mc",  # multiple choice: which candidate paragraph answers a question
     "glue": "ftpipe.tasks.glue",  # GLUE sentence(-pair) classification and regression, 8 tasks by name
+    "tagging": "ftpipe.tasks.tagging",  # sequence tagging (CoNLL-2000 chunking, NER), scored as conlleval
 }
 
 
