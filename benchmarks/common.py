@@ -72,12 +72,12 @@ def finetune(params: Any, splits: dict, meta: dict, log_dir: str | None = None) 
     task = task_of(params)
     tokenizer = load_tokenizer(params.task.model.dir)
     features, stats, tokenize_s = featurize_all(task, splits, tokenizer, params, meta)
-    model = build_model(task, params, meta)
+    model = build_model(task, params, meta, tokenizer)
     counts = count_parameters(model)
     train_ds = features["train"]
     rows = train_ds.select_columns([c for c in train_ds.column_names if c not in NOT_MODEL_INPUTS])
     evaluation = Evaluation(evaluator(task, features["eval"], splits["eval"], tokenizer.pad_token_id, params, meta),
-                            task.main_metric(meta), task.greater_is_better)
+                            task.main_metric(meta, params.task), task.greater_is_better)
     result = fit(model, rows, task.collator(tokenizer, train_ds.column_names), train_ds["length"], params.train,
                  params.seed, evaluation, log_dir)
     final = {}

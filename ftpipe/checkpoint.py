@@ -25,11 +25,10 @@ def run_key(*parts: Any) -> str:
 
 
 def save(ckpt_dir: Path, key: str, model: torch.nn.Module, optimizer: Any, scheduler: Any, state: dict) -> None:
-    from safetensors.torch import save_file
+    from safetensors.torch import save_model
 
     with atomic_dir(ckpt_dir) as tmp:
-        weights = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-        save_file(weights, str(tmp / "model.safetensors"))
+        save_model(model, str(tmp / "model.safetensors"))  # shared tensors (ELECTRA's embeddings) once
         torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                     "torch_rng": torch.get_rng_state(),
                     "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
@@ -51,9 +50,9 @@ def load(ckpt_dir: Path, key: str) -> dict | None:
 
 def restore(ckpt_dir: Path, model: torch.nn.Module, optimizer: Any, scheduler: Any) -> dict:
     """Load weights, optimiser and schedule; return the saved RNG states (restored later)."""
-    from safetensors.torch import load_file
+    from safetensors.torch import load_model
 
-    model.load_state_dict(load_file(str(ckpt_dir / "model.safetensors")))
+    load_model(model, str(ckpt_dir / "model.safetensors"))
     extra = torch.load(ckpt_dir / "optim.pt", weights_only=True)
     optimizer.load_state_dict(extra["optimizer"])
     scheduler.load_state_dict(extra["scheduler"])

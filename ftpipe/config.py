@@ -111,12 +111,14 @@ class TrainConfig(Section):
     weight_decay: NonNegNumber
     adam_epsilon: PositiveNumber
     layer_decay: Annotated[Number, Field(gt=0, le=1)]
+    adam_bias_correction: bool  # false: Adam without bias correction (ELECTRA's pretraining optimiser)
     warmup_ratio: Fraction
     warmup_steps: NonNegInt
     max_grad_norm: PositiveNumber
     precision: Precision
     group_by_length: bool
     log_every: PositiveInt
+    eval_every: NonNegInt  # optimizer steps between evaluations; 0: at the end of each epoch only
     checkpoint_every: NonNegInt
     max_steps: PositiveInt | None
     lora: LoraConfig
@@ -349,11 +351,16 @@ def build_task(data: dict, section: str, source: str) -> tuple[TaskSection, Trai
         task=raw["task"],
         data=build(task.data_config, raw["data"], f"{section}.data", source),
         tokenize=build(task.tokenize_config, raw["tokenize"], f"{section}.tokenize", source),
-        model=build(ModelConfig, raw["model"], f"{section}.model", source),
+        model=build(task.model_config, raw["model"], f"{section}.model", source),
         train=raw["train"],
         predict=build(task.predict_config, raw["predict"], f"{section}.predict", source))
     task.check_params(sec, source, section)
-    return sec, merged_train(_section(data, "train", source), raw["train"], section, source)
+    train = merged_train(_section(data, "train", source), raw["train"], section, source)
+    if train.method not in task.methods:
+        where = f"{section}.train" if "method" in raw["train"] else "train"
+        raise ParamsError(f"{source}: {where}.method: invalid value {train.method!r} for the {raw['task']} task of "
+                          f"section {section}; allowed: {' | '.join(task.methods)}")
+    return sec, train
 
 
 def validate_seed(data: dict, source: str) -> int:

@@ -36,16 +36,21 @@ def _live(log_dir: str | Path) -> Any:
 
 class RunLog:
     def __init__(self, log_dir: str | Path | None, steps: list[dict] | None = None,
-                 epochs: list[dict] | None = None):
+                 epochs: list[dict] | None = None, evals: list[dict] | None = None):
         self.steps: list[dict] = []
         self.epochs: list[dict] = []
+        self.evals: list[dict] = []
         self.live = None
         if log_dir is not None:
             self.live = _live(log_dir)
         for row in steps or []:
             self.log_step(row)
-        for row in epochs or []:
-            self.log_epoch(row)
+        replay = [(r["step"], 0, r) for r in epochs or []] + [(r["step"], 1, r) for r in evals or []]
+        for _, kind, row in sorted(replay, key=lambda x: (x[0], x[1])):
+            if kind == 0:
+                self.log_epoch(row)
+            else:
+                self.log_eval(row["step"], {k: v for k, v in row.items() if k != "step"})
 
     def _log(self, step: int, values: dict[str, Any]) -> None:
         if self.live is None:
@@ -67,6 +72,11 @@ class RunLog:
         values = {"epoch": row["epoch"], "train/epoch_loss": row["train_loss"]}
         values.update({f"eval/{k[5:]}": v for k, v in row.items() if k.startswith("eval_")})
         self._log(row["step"], values)
+
+    def log_eval(self, step: int, metrics: dict) -> None:
+        """An evaluation between epoch ends (``train.eval_every``)."""
+        self.evals.append({"step": step, **metrics})
+        self._log(step, {f"eval/{k}": v for k, v in metrics.items()})
 
     def finish(self, summary: dict) -> None:
         if self.live is None:

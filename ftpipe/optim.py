@@ -1,5 +1,6 @@
 """Optimiser and schedule: AdamW groups (no decay on biases and norms, layer-wise lr
-decay), linear warmup and decay."""
+decay), linear warmup and decay. That schedule is ELECTRA's own for pretraining too
+(warmup 10,000 steps, then linear decay to 0: ``warmup_steps: 10000``)."""
 
 from __future__ import annotations
 
@@ -52,10 +53,39 @@ def warmup_steps(cfg: TrainConfig, total_steps: int) -> int:
     return cfg.warmup_steps if cfg.warmup_steps else int(cfg.warmup_ratio * total_steps)
 
 
-def adamw(groups: list[dict], lr: float, eps: float) -> torch.optim.Optimizer:
+class AdamWNoBiasCorrection(torch.optim.Optimizer):
+    """Adam with decoupled weight decay and no bias correction: BERT's and ELECTRA's
+    pretraining optimiser (update = m / (sqrt(v) + eps) + weight_decay * param)."""
+
+    def __init__(self, params, lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-6,
+                 weight_decay: float = 0.0):
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            b1, b2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["exp_avg"], state["exp_avg_sq"] = torch.zeros_like(p), torch.zeros_like(p)
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                m.mul_(b1).add_(p.grad, alpha=1 - b1)
+                v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+                update = m / (v.sqrt() + group["eps"])
+                if group["weight_decay"]:
+                    update.add_(p, alpha=group["weight_decay"])
+                p.add_(update, alpha=-group["lr"])
+
+
+def adamw(groups: list[dict], lr: float, eps: float, bias_correction: bool = True) -> torch.optim.Optimizer:
     """AdamW, fused where torch has the kernel (CPU and CUDA float params): measured on a
     MiniLM step of 16 x 12 tokens, 26 ms against 100-118 ms for the default (foreach)
     implementation, which made the optimiser 45 % of a short-sequence step."""
+    if not bias_correction:
+        return AdamWNoBiasCorrection(groups, lr=lr, eps=eps)
     try:
         return torch.optim.AdamW(groups, lr=lr, eps=eps, fused=True)
     except (RuntimeError, TypeError, ValueError):  # a device or dtype without the fused kernel
@@ -66,6 +96,7 @@ def optimizer_and_schedule(model: torch.nn.Module, cfg: TrainConfig, total_steps
     from transformers import get_linear_schedule_with_warmup
 
     lr = learning_rate(cfg)
-    optimizer = adamw(param_groups(model, cfg.weight_decay, lr, cfg.layer_decay), lr, cfg.adam_epsilon)
+    optimizer = adamw(param_groups(model, cfg.weight_decay, lr, cfg.layer_decay), lr, cfg.adam_epsilon,
+                      cfg.adam_bias_correction)
     scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps(cfg, total_steps), total_steps)
     return optimizer, scheduler

@@ -67,11 +67,12 @@ class Trainer:
 
     def __init__(self, model: torch.nn.Module, rows: Any, collate: Callable, lengths: Sequence[int],
                  cfg: TrainConfig, seed: int, evaluation: Evaluation | None, log_dir: str | Path | None,
-                 checkpoint_dir: str | Path | None, key_parts: Any, accelerator: Any = None):
+                 checkpoint_dir: str | Path | None, key_parts: Any, accelerator: Any = None,
+                 time_limit_s: float | None = None):
         from accelerate import Accelerator
         from accelerate.utils import set_seed
 
-        self.cfg, self.evaluation = cfg, evaluation
+        self.cfg, self.evaluation, self.time_limit_s = cfg, evaluation, time_limit_s
         self.accelerator = accelerator or Accelerator(mixed_precision=resolve_precision(cfg.precision),
                                                       gradient_accumulation_steps=cfg.grad_accum)
         set_seed(seed)
@@ -93,7 +94,7 @@ class Trainer:
         self.acc = {"loss_sum": 0.0, "loss_n": 0, "epoch_loss_sum": 0.0, "epoch_loss_n": 0}
         self.resume_rng: dict | None = None
         self.log = self._resume_or_start()
-        self.t_train, self.feats_done, self.toks_done = 0.0, 0, 0
+        self.t_train, self.t_eval, self.feats_done, self.toks_done = 0.0, 0.0, 0, 0
         self._window_reset()
 
     # ------------------------------------------------------------ state
@@ -110,7 +111,8 @@ class Trainer:
         else:
             self.resume_rng = saved_rng
         print(f"[train] resuming from {self.ckpt}: epoch {self.start_epoch + 1}, step {self.step}")
-        return RunLog(self.log_dir, state["log"]["steps"], state["log"]["epochs"])
+        log = state["log"]
+        return RunLog(self.log_dir, log["steps"], log["epochs"], log.get("evals"))
 
     def save_checkpoint(self, epoch: int, batches_done: int) -> None:
         if self.ckpt is None or not self.accelerator.is_main_process:
@@ -118,7 +120,8 @@ class Trainer:
         checkpoint.save(self.ckpt, self.key, self.accelerator.unwrap_model(self.model), self.optimizer,
                         self.scheduler, {"epoch": epoch, "batches_done": batches_done, "step": self.step,
                                          "best": self.best, "acc": self.acc,
-                                         "log": {"steps": self.log.steps, "epochs": self.log.epochs}})
+                                         "log": {"steps": self.log.steps, "epochs": self.log.epochs,
+                                                 "evals": self.log.evals}})
 
     # ------------------------------------------------------------ one epoch
     def _batches(self, epoch: int):
@@ -146,7 +149,7 @@ class Trainer:
         bar = tqdm(self._batches(epoch), desc=f"epoch {epoch + 1}/{self.cfg.epochs}", initial=self.skip_batches,
                    total=len(self.loader), mininterval=2.0, disable=not self.accelerator.is_main_process)
         batches_done, self.skip_batches = self.skip_batches, 0
-        t0 = time.perf_counter()
+        t0, evals_before = time.perf_counter(), self.t_eval
         try:
             for batch in bar:
                 synced = self._train_step(batch)
@@ -156,19 +159,25 @@ class Trainer:
                 self.step += 1
                 if self.step % self.cfg.log_every == 0:
                     self._log_window(epoch + batches_done / len(self.loader), bar)
+                if self.cfg.eval_every and self.step % self.cfg.eval_every == 0 and batches_done < len(self.loader):
+                    self.log.log_eval(self.step, self._evaluate())
                 if self.cfg.max_steps is not None and self.step >= self.cfg.max_steps:
                     return True
+                if self.time_limit_s is not None and (self.t_train + time.perf_counter() - t0
+                                                      - (self.t_eval - evals_before)) >= self.time_limit_s:
+                    return True  # a wall-clock budget (benchmarks: RTD vs MLM at equal time)
                 if self.cfg.checkpoint_every and self.step % self.cfg.checkpoint_every == 0 \
                         and batches_done < len(self.loader):
                     self.save_checkpoint(epoch, batches_done)
             return False
-        finally:
-            self.t_train += time.perf_counter() - t0
+        finally:  # mid-epoch evaluations (eval_every) are not training time
+            self.t_train += time.perf_counter() - t0 - (self.t_eval - evals_before)
 
     def _train_step(self, batch: dict) -> bool:
         acc = self.accelerator
         with acc.accumulate(self.model):
-            loss = self.model(**batch).loss
+            out = self.model(**batch)
+            loss = out.loss
             acc.backward(loss)
             if acc.sync_gradients:
                 acc.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
@@ -183,6 +192,8 @@ class Trainer:
         for k in ("loss", "epoch_loss"):
             self.acc[f"{k}_sum"] += loss_v
             self.acc[f"{k}_n"] += 1
+        for name, value in (getattr(out, "parts", None) or {}).items():  # e.g. generator / discriminator loss
+            self.acc[f"part:{name}"] = self.acc.get(f"part:{name}", 0.0) + float(value)
         return acc.sync_gradients
 
     # ------------------------------------------------------------ logs
@@ -194,10 +205,22 @@ class Trainer:
         row = {"step": self.step, "epoch": round(epoch, 4), "loss": self.acc["loss_sum"] / self.acc["loss_n"],
                "lr": self.scheduler.get_last_lr()[0], "features_per_s": self.window_feats / dt,
                "tokens_per_s": self.window_toks / dt}
+        for key in [k for k in self.acc if k.startswith("part:")]:
+            row[key[5:]] = self.acc.pop(key) / self.acc["loss_n"]
         self.log.log_step(row)
         bar.set_postfix(loss=f"{row['loss']:.3f}", feat_s=f"{row['features_per_s']:.1f}")
         self.acc["loss_sum"], self.acc["loss_n"] = 0.0, 0
         self._window_reset()
+
+    def _evaluate(self) -> dict:
+        t0 = time.perf_counter()
+        self.model.eval()
+        metrics = self.evaluation.evaluate(self.accelerator.unwrap_model(self.model))
+        self.model.train()
+        dt = time.perf_counter() - t0
+        self.t_eval += dt
+        self.window_t += dt  # evaluation time is not training throughput
+        return metrics
 
     def end_epoch(self, epoch: int) -> None:
         row = {"epoch": epoch + 1, "step": self.step,
@@ -205,9 +228,7 @@ class Trainer:
         self.acc["epoch_loss_sum"], self.acc["epoch_loss_n"] = 0.0, 0
         ev = self.evaluation
         if ev is not None:
-            self.model.eval()
-            metrics = ev.evaluate(self.accelerator.unwrap_model(self.model))
-            self.model.train()
+            metrics = self._evaluate()
             row.update({f"eval_{k}": v for k, v in metrics.items()})
             if ev.better(metrics, self.best):
                 self.best = {"epoch": epoch + 1, **metrics}
@@ -237,15 +258,17 @@ class Trainer:
 
 def fit(model: torch.nn.Module, train_rows: Any, collate: Callable[[list[dict]], dict], lengths: Sequence[int],
         cfg: TrainConfig, seed: int, evaluation: Evaluation | None = None, log_dir: str | Path | None = None,
-        checkpoint_dir: str | Path | None = None, key_parts: Any = (), accelerator: Any = None) -> FitResult:
+        checkpoint_dir: str | Path | None = None, key_parts: Any = (), accelerator: Any = None,
+        time_limit_s: float | None = None) -> FitResult:
     """Train ``model`` on ``train_rows`` (indexable rows of features) for ``cfg.epochs``.
 
     ``evaluation.evaluate(model)`` returns metrics per epoch; the best epoch by
     ``evaluation.metric`` goes to ``evaluation.on_best``. Logs go to ``log_dir`` (dvclive);
-    resumable state to ``checkpoint_dir`` while the run lasts.
+    resumable state to ``checkpoint_dir`` while the run lasts. ``time_limit_s`` stops after
+    that much training time (benchmarks at an equal wall-clock budget).
     """
     return Trainer(model, train_rows, collate, lengths, cfg, seed, evaluation, log_dir, checkpoint_dir,
-                   key_parts, accelerator).run()
+                   key_parts, accelerator, time_limit_s).run()
 
 
 # ---------------------------------------------------------------- a whole train stage

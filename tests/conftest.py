@@ -115,6 +115,10 @@ def ran(output: str) -> set[str]:
     return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")}
 
 
+TINY_ELECTRA = {"embedding_size": 16, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+                "intermediate_size": 64}
+
+
 def make_project(root: Path, tiny_model_dir: Path, edit=None) -> Path:
     """A copy of the repository's pipeline in ``root`` (a git repo), on the tiny model and a
     slice of the embedded data; ``edit(params)`` may change params further."""
@@ -134,6 +138,8 @@ def make_project(root: Path, tiny_model_dir: Path, edit=None) -> Path:
     params["qa"]["data"]["max_examples"] = 40
     for section in ("qa", "mc", "cola", "stsb", "chunking"):
         params[section]["train"].update(epochs=2, log_every=1)
+    params["pretrain"]["model"].update(size="custom", custom=TINY_ELECTRA)
+    params["pretrain"]["train"].update(epochs=2, log_every=1, eval_every=2)
     if edit:
         edit(params)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -17,6 +17,7 @@ def test_repro_runs_every_stage_and_writes_every_output(repro_project):
     project, out, _ = repro_project
     expected = {"validate", "fetch", "chain"} | {f"{v}@{t}" for v in ("prepare", "tokenize", "train", "predict", "evaluate",
                                                           "plot") for t in TASKS}
+    expected |= {f"{v}@pretrain" for v in ("prepare", "tokenize", "train", "plot")}
     assert ran(out) == expected
     for t in TASKS:
         for path in [f"models/{t}/final/model.safetensors", f"models/{t}/best/config.json",
@@ -100,6 +101,31 @@ def test_params_change_reruns_only_what_it_touches(repro_project):
     # the checkpoint the predict stages load: predict, evaluate and the chain only
     stages = ran(sh("dvc exp run -S predict.checkpoint=best", project).stdout) - {"validate"}
     assert stages and all(s.startswith(("predict@", "evaluate@")) or s == "chain" for s in stages), stages
+
+
+def test_pretraining_hands_its_discriminator_to_fine_tuning(tmp_path_factory, tiny_model_dir):
+    """A task whose model.dir is the pretraining output: dvc repro pretrains first, and a
+    pretraining param change reruns the fine-tuning that uses it (and nothing else)."""
+    import copy
+
+    from conftest import make_project
+
+    def edit(params):
+        params["stsb_pt"] = copy.deepcopy(params["stsb"])
+        params["stsb_pt"]["model"]["dir"] = "models/pretrain/final/discriminator"
+
+    project = make_project(tmp_path_factory.mktemp("handoff"), tiny_model_dir, edit)
+    dvc_yaml = (project / "dvc.yaml").read_text()
+    (project / "dvc.yaml").write_text(dvc_yaml.replace("      stsb: ${stsb}\n", "      stsb: ${stsb}\n      stsb_pt: ${stsb_pt}\n"))
+    stages = ran(sh("dvc repro evaluate@stsb_pt", project).stdout)
+    assert {"train@pretrain", "tokenize@stsb_pt", "train@stsb_pt", "evaluate@stsb_pt"} <= stages
+    assert "train@stsb" not in stages
+    config = json.loads((project / "models/stsb_pt/final/config.json").read_text())
+    assert config["model_type"] == "electra" and config["hidden_size"] == 32  # the pretrained discriminator
+    sh("git add -A && git commit -qm handoff", project)
+    stages = ran(sh("dvc exp run -S pretrain.train.lr.full=1e-3 evaluate@stsb_pt", project).stdout) - {"validate"}
+    assert {"train@pretrain", "tokenize@stsb_pt", "train@stsb_pt"} <= stages
+    assert not stages & {"prepare@pretrain", "tokenize@pretrain", "prepare@stsb_pt"}, stages
 
 
 def test_data_outside_the_repository_is_a_dependency(tmp_path_factory, tiny_model_dir):

@@ -19,6 +19,7 @@ TASKS = {
     "mc": "ftpipe.tasks.mc",  # multiple choice: which candidate paragraph answers a question
     "glue": "ftpipe.tasks.glue",  # GLUE sentence(-pair) classification and regression, 8 tasks by name
     "tagging": "ftpipe.tasks.tagging",  # sequence tagging (CoNLL-2000 chunking, NER), scored as conlleval
+    "pretrain": "ftpipe.tasks.pretrain",  # ELECTRA pretraining (replaced-token detection) or masked LM
 }
 
 

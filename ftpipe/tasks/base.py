@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..config import DataConfig, Section, TaskSection
+from ..config import DataConfig, ModelConfig, Section, TaskSection
 
 
 class Task:
@@ -37,12 +37,14 @@ class Task:
     data_config: type[DataConfig]
     tokenize_config: type[Section]
     predict_config: type[Section]
+    model_config: type[ModelConfig] = ModelConfig
     auto_model: str  # the transformers Auto class of the task head
     metric: str  # picks the best epoch
     greater_is_better: bool = True
     label_keys: tuple[str, ...] = ("labels",)
     token_outputs: tuple[str, ...] = ()  # per-token outputs, trimmed to each row's length
     splits: tuple[str, ...] = ("train", "eval", "test")  # the prepared splits featurize takes
+    methods: tuple[str, ...] = ("full", "bitfit", "lora")  # the fine-tuning methods it supports
 
     # ------------------------------------------------------------ params
     def check_params(self, section: TaskSection, source: str, name: str) -> None:
@@ -53,7 +55,7 @@ class Task:
         """-> ({split: records}, report, meta)."""
         raise NotImplementedError
 
-    def main_metric(self, meta: dict) -> str:
+    def main_metric(self, meta: dict, section: Any = None) -> str:
         """The metric that picks the best epoch (a task may choose by its data, as GLUE does)."""
         return self.metric
 
@@ -65,6 +67,19 @@ class Task:
     # ------------------------------------------------------------ model
     def model_kwargs(self, meta: dict) -> dict:
         return {}
+
+    def build_model(self, section: TaskSection, seed: int, trust_remote_code: bool, meta: dict,
+                    tokenizer: Any = None):
+        """The task's model (before the fine-tuning method is applied)."""
+        from ..models import load_model
+
+        return load_model(section.model, self.auto_model, seed, trust_remote_code, **self.model_kwargs(meta))
+
+    def save(self, model: Any, tokenizer: Any, out_dir: Path) -> None:
+        """Write a trained model so the predict stage (and other tasks) can load it."""
+        from ..models import save_model
+
+        save_model(model, tokenizer, out_dir)
 
     def collator(self, tokenizer: Any, columns: Sequence[str]):
         from ..batching import PadCollator

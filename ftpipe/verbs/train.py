@@ -7,7 +7,7 @@ from typing import Any
 
 from ..config import RunParams, to_dict
 from ..io import load_features, read_json, read_jsonl
-from ..models import apply_method, load_model, load_tokenizer
+from ..models import apply_method, load_tokenizer
 from ..tasks.base import Task
 from ..training import Evaluation, train_and_save
 from . import task_of
@@ -26,9 +26,8 @@ def evaluator(task: Task, features: Any, records: list[dict], pad_token_id: int,
     return evaluate
 
 
-def build_model(task: Task, params: RunParams, meta: dict):
-    model = load_model(params.task.model, task.auto_model, params.seed, params.encoder.trust_remote_code,
-                       **task.model_kwargs(meta))
+def build_model(task: Task, params: RunParams, meta: dict, tokenizer: Any = None):
+    model = task.build_model(params.task, params.seed, params.encoder.trust_remote_code, meta, tokenizer)
     return apply_method(model, params.train)
 
 
@@ -40,10 +39,10 @@ def train(params: RunParams, features: str | Path, prepared: str | Path, out: st
     train_ds = load_features(Path(features) / "train")
     evaluation = Evaluation(
         evaluator(task, load_features(Path(features) / "eval"), read_jsonl(Path(prepared) / "eval.jsonl"),
-                  tokenizer.pad_token_id, params, meta), task.main_metric(meta), task.greater_is_better)
-    model = build_model(task, params, meta)
+                  tokenizer.pad_token_id, params, meta), task.main_metric(meta, params.task), task.greater_is_better)
+    model = build_model(task, params, meta, tokenizer)
     key_parts = [to_dict(params.task.model), to_dict(params.task.predict), params.predict.batch_size,
                  params.predict.precision]
     return train_and_save(model, tokenizer, train_ds, task.collator(tokenizer, train_ds.column_names), params.train,
                           params.seed, evaluation, out_dir=out, log_dir=logs, checkpoint_root=checkpoints,
-                          key_parts=key_parts)
+                          key_parts=key_parts, save=task.save)

@@ -132,7 +132,7 @@ class GlueTask(Task):
                   "eval_overlapping_train": overlap}
         return splits, report, {"glue_task": d.task}
 
-    def main_metric(self, meta: dict) -> str:
+    def main_metric(self, meta: dict, section: Any = None) -> str:
         return LAYOUTS[meta["glue_task"]].metric
 
     def featurize(self, records: list[dict], tokenizer: Any, cfg: GlueTokenizeConfig, split: str,

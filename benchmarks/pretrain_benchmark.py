@@ -1,0 +1,118 @@
+"""ELECTRA pretraining on real text (not a test): the SQuAD v1.1 subset's contexts in
+../shared/data (2,430 paragraphs; a seeded share of the documents held out).
+
+    # (a) throughput by model size: 100 steps each
+    python benchmarks/pretrain_benchmark.py throughput --sizes tiny,small
+    # (b) one objective for a wall-clock budget (e.g. RTD vs MLM, 20 minutes on one core each)
+    python benchmarks/pretrain_benchmark.py budget --objective rtd --minutes 20 --out-dir models/bench/rtd
+    # (c) continued RTD pretraining of the bundled MiniLM
+    python benchmarks/pretrain_benchmark.py budget --continue-from bundled --minutes 30 --out-dir models/bench/minilm
+
+The pretrain section of params.yaml supplies every other setting (-S overrides it). The
+saved discriminator (<out-dir>/final/discriminator) is what the fine-tuning benchmarks take
+as their model (benchmarks/finetune.py ... -S <section>.model.dir=<it>).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import REPO, SHARED, featurize_all, section_params  # noqa: E402
+from benchmarks.machine import machine  # noqa: E402
+
+SQUAD = SHARED / "squad_v1.1"
+SQUAD_FILE = "train-v1.1-subset-first44articles.json"
+
+
+def setup(overrides: list[str]):
+    from ftpipe.models import load_tokenizer
+    from ftpipe.verbs import task_of
+
+    params = section_params("pretrain", [f"pretrain.data.dir={SQUAD}", f"pretrain.data.train={SQUAD_FILE}",
+                                         "pretrain.data.eval_size=0.05", "pretrain.train.checkpoint_every=0",
+                                         *overrides])
+    task = task_of(params)
+    splits, report, meta = task.prepare(params.task.data)
+    tokenizer = load_tokenizer(params.task.model.dir)
+    features, stats, tokenize_s = featurize_all(task, splits, tokenizer, params, meta)
+    return params, task, splits, meta, tokenizer, features, {**stats, "tokenize_s": round(tokenize_s, 1)}
+
+
+def run(params, task, splits, meta, tokenizer, features, time_limit_s: float | None, log_dir=None):
+    from ftpipe.models import count_parameters
+    from ftpipe.training import NOT_MODEL_INPUTS, Evaluation, fit
+    from ftpipe.verbs.train import build_model, evaluator
+
+    model = build_model(task, params, meta, tokenizer)
+    ds = features["train"]
+    rows = ds.select_columns([c for c in ds.column_names if c not in NOT_MODEL_INPUTS])
+    evaluation = Evaluation(evaluator(task, features["eval"], splits["eval"], tokenizer.pad_token_id, params, meta),
+                            task.main_metric(meta, params.task))
+    result = fit(model, rows, task.collator(tokenizer, ds.column_names), ds["length"], params.train, params.seed,
+                 evaluation, log_dir, time_limit_s=time_limit_s)
+    return model, result, count_parameters(model)
+
+
+def throughput(args) -> dict:
+    out = {**machine(), "sizes": {}}
+    for size in args.sizes.split(","):
+        params, task, splits, meta, tok, feats, stats = setup(
+            [f"pretrain.model.size={size}", f"pretrain.train.max_steps={args.steps}", "pretrain.train.epochs=100",
+             "pretrain.train.eval_every=0", *args.set])
+        feats["eval"] = feats["eval"].select(range(min(64, len(feats["eval"]))))
+        splits["eval"] = splits["eval"][:64]
+        _, result, counts = run(params, task, splits, meta, tok, feats, None)
+        out["sizes"][size] = {**counts, "steps": result.steps, "train_time_s": round(result.train_time_s, 1),
+                              "examples_per_s": round(result.features_per_s, 2),
+                              "tokens_per_s": round(result.tokens_per_s, 1), "data": stats}
+        print(json.dumps({size: out["sizes"][size]}), flush=True)
+    return out
+
+
+def budget(args) -> dict:
+    overrides = [f"pretrain.model.objective={args.objective}", "pretrain.train.epochs=1000", *args.set]
+    if args.objective == "mlm":  # BERT's masking
+        overrides += ["pretrain.model.mask_token_prob=0.8", "pretrain.model.random_token_prob=0.1"]
+    if args.continue_from:
+        overrides += [f"pretrain.model.dir={args.continue_from}", "pretrain.model.pretrained=true"]
+    params, task, splits, meta, tok, feats, stats = setup(overrides)
+    t0 = time.perf_counter()
+    model, result, counts = run(params, task, splits, meta, tok, feats, args.minutes * 60)
+    task.save(model, tok, Path(args.out_dir) / "final")
+    return {**machine(), "objective": args.objective, "continue_from": args.continue_from, "minutes": args.minutes,
+            **counts, "data": stats, "steps": result.steps, "train_time_s": round(result.train_time_s, 1),
+            "examples_per_s": round(result.features_per_s, 2), "tokens_per_s": round(result.tokens_per_s, 1),
+            "per_epoch": result.epochs, "evals": result.log.evals, "total_s": round(time.perf_counter() - t0, 1),
+            "saved": str(Path(args.out_dir) / "final")}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("mode", choices=["throughput", "budget"])
+    ap.add_argument("--sizes", default="tiny,small")
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--objective", choices=["rtd", "mlm"], default="rtd")
+    ap.add_argument("--minutes", type=float, default=20)
+    ap.add_argument("--continue-from", default=None, help="a model dir or 'bundled' (pretrained: true)")
+    ap.add_argument("--out-dir", default=str(REPO / "models" / "bench" / "pretrain"))
+    ap.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    out = throughput(args) if args.mode == "throughput" else budget(args)
+    out["overrides"] = args.set
+    print(json.dumps(out, indent=2))
+    from ftpipe.io import write_json
+
+    name = (f"pretrain_throughput.json" if args.mode == "throughput"
+            else f"pretrain_{args.objective}_{'continued' if args.continue_from else 'scratch'}_{args.minutes:g}min.json")
+    write_json(args.out or REPO / "benchmarks" / "results" / name, out)
+
+
+if __name__ == "__main__":
+    main()
