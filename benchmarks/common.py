@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 sys.path.insert(0, str(REPO))
 
-from benchmarks.machine import machine  # noqa: E402
+from ftpipe.machine import machine  # noqa: E402
 
 
 def set_key(data: dict, key: str, value: Any) -> None:

@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import REPO, SHARED, finetune, section_params  # noqa: E402
-from benchmarks.machine import machine  # noqa: E402
+from ftpipe.machine import machine  # noqa: E402
 
 DIRS = {"cola": "CoLA", "stsb": "STS-B"}
 

@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import REPO, SHARED, featurize_all, section_params  # noqa: E402
-from benchmarks.machine import machine  # noqa: E402
+from ftpipe.machine import machine  # noqa: E402
 
 SQUAD = SHARED / "squad_v1.1"
 SQUAD_FILE = "train-v1.1-subset-first44articles.json"

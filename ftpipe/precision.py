@@ -1,10 +1,32 @@
-"""Which precision runs: ``auto`` resolves per machine; autocast for inference."""
+"""Which precision runs: ``auto`` resolves per machine; autocast for inference.
+
+On a GPU, ``auto`` is bf16 where the card has it (fp16 otherwise, TF32 on). On a CPU it is
+chosen by measurement, not by a flag guess: bf16 autocast is ~1.5x faster than fp32 on an
+AVX512-BF16 CPU and ~25x slower on an AVX2-only one (emulated), and the flags do not say
+which side of the line a given CPU is on. A short calibration (a Linear forward and
+backward in both precisions, about a second) runs once per CPU model, flags, torch
+version and thread count, and is cached (``$XDG_CACHE_HOME/ftpipe/precision.json``); bf16
+wins only when it is at least ``BF16_MARGIN`` faster, so timing noise on a borderline CPU
+cannot flip the choice (and the metrics) from run to run. Every run records the precision
+that ran in its summary.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from contextlib import nullcontext
+from pathlib import Path
+from typing import Callable
 
 import torch
+
+BF16_MARGIN = 1.2  # bf16 must be this much faster than fp32 to be chosen
+
+
+def cache_path() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "ftpipe" / "precision.json"
 
 
 def resolve_precision(precision: str) -> str:
@@ -17,9 +39,7 @@ def resolve_precision(precision: str) -> str:
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    # CPU: bf16 autocast only pays with native bf16 (AVX512-BF16 or AMX). On an AVX2-only
-    # CPU it is emulated: measured 25x slower than fp32 on a 2-core dev machine (README).
-    return "bf16" if cpu_has_native_bf16() else "no"
+    return "bf16" if calibrated_cpu_choice() == "bf16" else "no"
 
 
 def cpu_has_native_bf16() -> bool:
@@ -28,6 +48,51 @@ def cpu_has_native_bf16() -> bool:
             torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def time_step(dtype: torch.dtype | None, repeats: int = 3) -> float:
+    """Best time of a Linear forward + backward (the shape of a small encoder's FFN)."""
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(384, 1536)
+    x = torch.randn(256, 384, requires_grad=True)
+    best = float("inf")
+    for _ in range(repeats + 1):  # the first call warms up
+        t0 = time.perf_counter()
+        with torch.autocast("cpu", dtype=dtype) if dtype else nullcontext():
+            y = layer(x)
+        y.float().sum().backward()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def choose(fp32_s: float, bf16_s: float) -> str:
+    return "bf16" if fp32_s / bf16_s >= BF16_MARGIN else "fp32"
+
+
+def machine_key() -> str:
+    from .machine import cpu_info
+
+    cpu, flags = cpu_info()
+    return f"{cpu}|{','.join(flags)}|torch {torch.__version__}|{torch.get_num_threads()} threads"
+
+
+def calibrated_cpu_choice(timer: Callable[[torch.dtype | None], float] = time_step) -> str:
+    """fp32 or bf16 on this CPU: measured once, then read from the cache."""
+    path, key = cache_path(), machine_key()
+    try:
+        cache = json.loads(path.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    if key in cache and cache[key].get("choice") in ("fp32", "bf16"):
+        return cache[key]["choice"]
+    fp32_s, bf16_s = timer(None), timer(torch.bfloat16)
+    cache[key] = {"fp32_s": round(fp32_s, 5), "bf16_s": round(bf16_s, 5), "choice": choose(fp32_s, bf16_s)}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(cache, indent=1))
+    except OSError:
+        pass  # a read-only home: calibrate again next time
+    return cache[key]["choice"]
 
 
 def autocast_for(precision: str, device: torch.device):

@@ -284,6 +284,7 @@ def train_and_save(model: torch.nn.Module, tokenizer: Any, train_ds: Any, collat
     """What every train stage does: report trainable parameters, run :func:`fit` with
     resumable state under ``checkpoint_root``, keep the best model by the evaluation's
     metric, then write ``out_dir/{final,best}`` (atomically) and the summary."""
+    from .machine import machine
     from .models import count_parameters, save_model
 
     save = save or save_model
@@ -313,6 +314,8 @@ def train_and_save(model: torch.nn.Module, tokenizer: Any, train_ds: Any, collat
         "final_train_loss": result.epochs[-1]["train_loss"],
         "metric": evaluation.metric, "best_epoch": result.best["epoch"] if result.best else None,
         f"best_{evaluation.metric}": result.best[evaluation.metric] if result.best else None,
+        "precision": {"no": "fp32"}.get(resolve_precision(cfg.precision), resolve_precision(cfg.precision)),
+        **{k: v for k, v in machine().items() if k in ("device", "cpu", "cpu_flags", "torch_threads")},
         **(extra_summary or {}),
     }
     result.log.finish(summary)

@@ -129,7 +129,8 @@ def test_evaluation_data_sharing_questions_with_training(project):
 def test_evaluate_with_bad_predictions(project):
     write_squad(project, *good_qas())
     assert run_stage(project, "prepare", "--task", "qa", *PREPARE).returncode == 0
-    args = ["--task", "qa", "--predictions", "predictions/qa", "--prepared", "data/prepared/qa", "--out", "m.json"]
+    args = ["--task", "qa", "--predictions", "predictions/qa", "--prepared", "data/prepared/qa", "--out", "m.json",
+            "--detail", "d.json"]
     one_line_error(run_stage(project, "evaluate", *args), "predictions/qa/eval/predictions.json", "file not found")
     (project / "predictions/qa/eval").mkdir(parents=True)
     (project / "predictions/qa/eval/predictions.json").write_text('["a", "b"]')

@@ -191,3 +191,28 @@ def test_checkpoint_of_other_params_is_not_resumed(tiny_model_dir, tokenizer, tm
     other = train_config(epochs=2, batch_size=2, precision="fp32", lr=1e-4)
     run_fit(tiny_model_dir, tokenizer, tmp_path, other)
     assert "ignoring checkpoint" in capsys.readouterr().out
+
+
+def test_precision_is_chosen_by_measurement_with_a_margin():
+    from ftpipe.precision import choose
+
+    assert choose(fp32_s=1.0, bf16_s=25.0) == "fp32"  # emulated bf16 (AVX2-only CPUs)
+    assert choose(fp32_s=1.5, bf16_s=1.0) == "bf16"  # native bf16
+    assert choose(fp32_s=1.1, bf16_s=1.0) == "fp32"  # within the margin: no flip-flopping
+
+
+def test_the_calibration_runs_once_per_machine_and_is_cached(tmp_path, monkeypatch):
+    from ftpipe import precision
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    calls = []
+
+    def slow_bf16(dtype):
+        calls.append(dtype)
+        return 0.01 if dtype is None else 0.02
+
+    assert precision.calibrated_cpu_choice(slow_bf16) == "fp32" and len(calls) == 2
+    assert precision.calibrated_cpu_choice(slow_bf16) == "fp32" and len(calls) == 2  # cached
+    cached = __import__("json").loads((tmp_path / "ftpipe" / "precision.json").read_text())
+    assert cached[precision.machine_key()] == {"fp32_s": 0.01, "bf16_s": 0.02, "choice": "fp32"}
+    assert precision.resolve_precision("fp32") == "no" and precision.resolve_precision("bf16") == "bf16"

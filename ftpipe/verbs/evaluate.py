@@ -9,11 +9,15 @@ from ..io import read_jsonl, write_json
 from . import task_of
 
 
-def evaluate(params: RunParams, predictions: str | Path, prepared: str | Path, out: str | Path) -> dict:
+def evaluate(params: RunParams, predictions: str | Path, prepared: str | Path, out: str | Path,
+             detail: str | Path) -> dict:
+    """The scalar metrics -> ``out`` (a DVC metrics file: a column each in `dvc exp show`);
+    breakdowns (per chunk type, ...) -> ``detail``, beside it."""
     task = task_of(params)
     records = read_jsonl(Path(prepared) / "eval.jsonl")
     metrics = task.score(task.read_predictions(Path(predictions) / "eval", "eval"), records)
-    metrics = {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}
-    write_json(out, metrics)
-    print(f"[evaluate] {params.section}: {metrics}")
+    scalars = {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items() if not isinstance(v, dict)}
+    write_json(out, scalars)
+    write_json(detail, {k: v for k, v in metrics.items() if isinstance(v, dict)})
+    print(f"[evaluate] {params.section}: {scalars}")
     return metrics

@@ -1,4 +1,5 @@
-"""What a benchmark ran on: written beside every figure, so numbers are never orphaned.
+"""What a run ran on, written beside its figures (every train summary, every benchmark), so
+numbers are never orphaned and a metrics diff between machines explains itself.
 
 The CPU model and the flags that decide the precision (AVX2-only boxes emulate bf16, ~25x
 slower than fp32; AVX512-BF16 / AMX boxes run it natively), the torch thread count (part
@@ -32,7 +33,7 @@ def machine() -> dict:
     import torch
     import transformers
 
-    from ftpipe.precision import cpu_has_native_bf16
+    from .precision import cpu_has_native_bf16
 
     cpu, flags = cpu_info()
     return {
