@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 # DVC runs stage commands through the shell: put the venv first so `python` is ours.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup repro test report clean-venv
+.PHONY: setup repro test report exp-show ci-report study-batch study-peft study-init study-electra-recipe clean-venv
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,3 +29,19 @@ clean-venv:
 
 report: setup
 	python -m ftpipe.report --out reports
+
+# The experiments table with the columns people compare (the rest: `dvc exp show`).
+EXP_DROP ?= 'Created|State|Executor|train/|/step$$|epoch|lr$$|total|missing|per_s|loss|chunks|selected|replaced|_params$$|method$$'
+exp-show: setup
+	dvc exp show --only-changed --drop $(EXP_DROP)
+
+# What CI posts on a pull request: metrics / params / plots diff against BASE.
+BASE ?= main
+ci-report: setup
+	python -m ftpipe.ci_report --base $(BASE) --out ci-report
+
+# The seed studies (README, "Studies"): DATA=sample|real|hub, SEEDS=1,2,3.
+DATA  ?= sample
+SEEDS ?= 1,2,3
+study-batch study-peft study-init study-electra-recipe: setup
+	python -m ftpipe.study $(@:study-%=%) --data $(DATA) --seeds $(SEEDS)

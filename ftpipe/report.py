@@ -27,8 +27,8 @@ from .io import write_text
 
 PARAMS = "params.yaml"
 CHAIN = "metrics/chain.json"
-COLUMNS = ["experiment", "task", "method", "lora_r", "batch_size", "lr", "epochs", "trainable_pct", "metric",
-           "value", "train_time_s", "features_per_s"]
+COLUMNS = ["experiment", "task", "seed", "method", "lora_r", "batch_size", "lr", "epochs", "trainable_pct",
+           "metric", "value", "train_time_s", "features_per_s"]
 
 
 def _files(node: dict, kind: str) -> dict:
@@ -78,22 +78,126 @@ def rows(exp: dict) -> list[dict]:
     """One row per task section of an experiment (and one for the chain, if it ran)."""
     p, m = exp["params"], exp["metrics"]
     out = []
+    seed = p.get("seed")
     for s in sections(p):
         tp = deep_merge(p.get("train", {}), p[s].get("train") or {})
-        train = m.get(f"metrics/{s}/train/metrics.json", {})
+        train, ev = m.get(f"metrics/{s}/train/metrics.json"), m.get(f"metrics/{s}/eval.json", {})
+        if train is None:
+            continue  # this section's stages have not run in this experiment
         metric = train.get("metric") or task_metric(p[s]["task"])  # the metric that picked the best epoch
         method = tp.get("method")
         out.append({
-            "experiment": exp["name"], "task": s, "method": method,
+            "experiment": exp["name"], "task": s, "seed": seed, "method": method,
             "lora_r": (tp.get("lora") or {}).get("r") if method == "lora" else None,
             "batch_size": tp.get("batch_size"), "lr": (tp.get("lr") or {}).get(method), "epochs": tp.get("epochs"),
             "trainable_pct": train.get("trainable_pct"), "trainable_params": train.get("trainable_params"),
-            "metric": metric, "value": m.get(f"metrics/{s}/eval.json", {}).get(metric),
+            "metric": metric, "value": ev.get(metric, (train.get("eval") or {}).get(metric)),
             "train_time_s": train.get("train_time_s"), "features_per_s": train.get("features_per_s")})
     if CHAIN in m:
-        out.append({"experiment": exp["name"], "task": "chain", "metric": "end_to_end_f1",
+        out.append({"experiment": exp["name"], "task": "chain", "seed": seed, "metric": "end_to_end_f1",
                     "value": m[CHAIN].get("end_to_end_f1")})
     return out
+
+
+# ---------------------------------------------------------------- seeds pooled
+
+
+def fingerprint(params: dict) -> str:
+    """The setting of an experiment: its params without the fine-tuning seed."""
+    return json.dumps({k: v for k, v in params.items() if k != "seed"}, sort_keys=True)
+
+
+def stats(values: list[float]) -> dict:
+    import numpy as np
+
+    v = np.asarray(values, dtype=float)
+    return {"n": len(v), "median": float(np.median(v)), "mean": float(v.mean()),
+            "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0, "min": float(v.min()), "max": float(v.max())}
+
+
+def aggregate(table: list[dict], label: Callable[[dict], str]) -> list[dict]:
+    """Rows that differ only in the seed, pooled: median, mean, std, min, max of the value."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in table:
+        if r.get("value") is not None:
+            groups.setdefault((r["task"], label(r), r["metric"]), []).append(r)
+    return [{"task": task, "setting": setting, "metric": metric, "seeds": [r.get("seed") for r in rs],
+             **stats([r["value"] for r in rs])} for (task, setting, metric), rs in groups.items()]
+
+
+def pooled_markdown(groups: list[dict], published: dict | None = None) -> str:
+    lines = ["| task | setting | metric | n | median | mean ± std | min – max | published |",
+             "|---|---|---|---|---|---|---|---|"]
+    for g in groups:
+        pub = (published or {}).get((g["setting"], g["task"], g["metric"]))
+        lines.append(f"| {g['task']} | {g['setting']} | {g['metric']} | {g['n']} | {_cell(g['median'])} | "
+                     f"{_cell(g['mean'])} ± {_cell(g['std'])} | {_cell(g['min'])} – {_cell(g['max'])} | "
+                     f"{f'{pub[0]} ({pub[1]})' if pub else '–'} |")
+    return "\n".join(lines) + "\n"
+
+
+def error_bars(groups: list[dict], task: str, path: Path, published: dict | None = None) -> None:
+    """Median per setting with min-max whiskers (and the published figure, if any)."""
+    from .plots import plt, save_figure
+
+    gs = [g for g in groups if g["task"] == task]
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(gs) + 2), 4.0))
+    x = list(range(len(gs)))
+    med = [g["median"] for g in gs]
+    ax.errorbar(x, med, yerr=[[m - g["min"] for m, g in zip(med, gs)], [g["max"] - m for m, g in zip(med, gs)]],
+                fmt="o", capsize=4, label="ours: median, min-max")
+    pub = [(i, (published or {}).get((g["setting"], task, g["metric"]))) for i, g in enumerate(gs)]
+    if any(p for _, p in pub):
+        ax.scatter([i for i, p in pub if p], [p[0] for _, p in pub if p], marker="x", color="C3", label="published")
+    ax.set_xticks(x, [g["setting"] for g in gs], rotation=20, ha="right")
+    ax.set_ylabel(gs[0]["metric"])
+    ax.set_title(f"{task}: {gs[0]['metric']} over seeds (n = {gs[0]['n']})")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    save_figure(fig, path)
+
+
+def study_rows(exp: dict, study) -> list[dict]:
+    """An experiment's rows for the metrics a study reports (its main metric by default)."""
+    out = []
+    for r in rows(exp):
+        names = study.metrics.get(r["task"], (r["metric"],))
+        source = exp["metrics"].get(CHAIN if r["task"] == "chain" else f"metrics/{r['task']}/eval.json", {})
+        out += [{**r, "metric": m, "value": source.get(m, r["value"] if m == r["metric"] else None)} for m in names]
+    return out
+
+
+def study_report(study, out_dir: str | Path, show: list | None = None,
+                 read: Callable[[str, str], str | None] | None = None) -> list[Path]:
+    """reports/<study>.md and reports/<study>_<task>.png for ``python -m ftpipe.study``."""
+    if show is None:
+        p = subprocess.run(["dvc", "exp", "show", "--json"], capture_output=True, text=True)
+        if p.returncode != 0:
+            raise SystemExit(f"error: dvc exp show failed: {p.stderr.strip()}")
+        show = json.loads(p.stdout)
+    prefix = f"{study.name}-"
+    exps = [e for e in experiments(show) if str(e["name"]).startswith(prefix)]
+    if not exps:
+        raise SystemExit(f"error: no experiments named {prefix}* (run the study first)")
+    sections = {t.split("@")[1] for t in study.targets if "@" in t}
+    if "chain" in study.targets:  # the chain composes the qa and mc tasks
+        sections |= {"chain", "qa", "mc"}
+    table = []
+    for e in exps:
+        point, seed = str(e["name"])[len(prefix):].rsplit("-s", 1)
+        table += [{**r, "point": point, "seed": int(seed)} for r in study_rows(e, study) if r["task"] in sections]
+    published = {(p, s, m): (v, src) for p, s, m, v, src in study.published}
+    groups = aggregate(table, lambda r: r["point"])
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = [out_dir / f"{study.name}.md"]
+    write_text(written[0], f"# Study: {study.about}\n\nSeeds pooled ({', '.join(sorted({str(r['seed']) for r in table}))}):"
+                           f" median, mean ± std, min – max over the seeds of each setting.\n\n"
+                           + pooled_markdown(groups, published) + "\n## Every run\n\n" + markdown(table))
+    for task in sorted({g["task"] for g in groups}):
+        written.append(out_dir / f"{study.name}_{task}.png")
+        error_bars(groups, task, written[-1], published)
+    return written
 
 
 def _cell(v) -> str:
@@ -154,8 +258,18 @@ def write_report(exps: list[dict], read: Callable[[str, str], str | None], out_d
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table = [r for e in exps for r in rows(e)]
+    keys = {e["name"]: fingerprint(e["params"]) for e in exps}
+    for r in table:
+        r["setting"] = keys[r["experiment"]]
+    groups = aggregate(table, lambda r: r["setting"])
     written = [out_dir / "comparison.md"]
-    write_text(written[0], "# Experiments\n\n" + markdown(table))
+    text = "# Experiments\n\n" + markdown(table)
+    if any(g["n"] > 1 for g in groups):  # experiments that differ only in the seed
+        names = {k: "+".join(n for n, f in keys.items() if f == k) for k in set(keys.values())}
+        for g in groups:
+            g["setting"] = names[g["setting"]]
+        text += "\n## Seeds pooled\n\n" + pooled_markdown(groups)
+    write_text(written[0], text)
     for section in dict.fromkeys(r["task"] for r in table if r["task"] != "chain"):
         points = [r for r in table if r["task"] == section and r["trainable_params"] and r["value"] is not None]
         if points:

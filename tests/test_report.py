@@ -29,7 +29,7 @@ def test_one_row_per_task_section_and_the_chain():
     assert mc["metric"] == "accuracy" and 0 < mc["trainable_pct"] < 100
     assert chain["metric"] == "end_to_end_f1" and chain["value"] is not None
     text = markdown(table).splitlines()
-    assert text[0].startswith("| experiment | task | method | lora_r |") and len(text) == 2 + 3
+    assert text[0].startswith("| experiment | task | seed | method | lora_r |") and len(text) == 2 + 3
 
 
 def test_write_report(tmp_path):

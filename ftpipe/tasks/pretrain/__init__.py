@@ -62,6 +62,7 @@ class PretrainTask(Task):
     model_config = PretrainModelConfig
     predict_config = PretrainPredictConfig
     auto_model = "ElectraForPreTraining"
+    metric = "disc_auc"  # (gen_accuracy for objective: mlm, see main_metric)
     label_keys = ()
     token_outputs = ("selected", "gen_correct", "replaced", "disc_logits", "active")
     splits = ("train", "eval")
