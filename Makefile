@@ -21,8 +21,11 @@ setup: $(STAMP)
 repro: setup
 	dvc repro
 
+# Tests run in parallel (pytest-xdist, one worker per core); tests sharing an expensive
+# fixture are one xdist_group, so the fixture is built once.
+JOBS ?= auto
 test: setup
-	python -m pytest -q $(PYTEST_ARGS)
+	python -m pytest -q -n $(JOBS) --dist loadgroup $(PYTEST_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

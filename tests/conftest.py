@@ -4,9 +4,17 @@ uncased WordPiece tokenizer), and small QA records written for the tests."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
+
+# Under pytest-xdist (make test: one worker per core) each worker gets its share of the
+# cores, for torch here and the stage subprocesses it starts; oversubscribed OpenMP threads
+# spin against each other.
+if int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1)
+                                                    // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -145,6 +145,7 @@ def _value(params: dict, key: str):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("repro_project")
 def test_stages_declare_exactly_the_params_they_read(repro_project):
     project, _, audit = repro_project
     params = json.loads(json.dumps(__import__("yaml").safe_load((project / "params.yaml").read_text())))

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import ran, sh
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("repro_project")]  # one shared dvc repro
 
 TASKS = ("qa", "mc", "cola", "stsb", "chunking")
 

@@ -15,7 +15,7 @@ import yaml
 
 from conftest import REPO
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("reliability")]  # one shared project
 
 
 def env(root):
