@@ -65,18 +65,22 @@ class PadCollator:
     rows (multiple choice: one row per candidate) are padded on their last axis too.
     Label columns holding a sequence per row (token labels) are padded with -100, the
     index the loss ignores; scalar labels keep their dtype (float for regression).
+
+    On a GPU the width is rounded up to a multiple of 8 (``multiple_of``), the shapes tensor
+    cores run fastest; on a CPU it is not (every pad token costs time there).
     """
 
-    def __init__(self, pad_token_id: int, columns: Sequence[str], label_keys: Sequence[str] = ()):
+    def __init__(self, pad_token_id: int, columns: Sequence[str], label_keys: Sequence[str] = (),
+                 multiple_of: int | None = None):
         self.pad_token_id = pad_token_id
         self.keys = input_keys(columns)
         self.label_keys = list(label_keys)
+        self.multiple_of = multiple_of or (8 if torch.cuda.is_available() else 1)
 
-    @staticmethod
-    def _pad(seqs: list, value: int) -> torch.Tensor:
+    def _pad(self, seqs: list, value: int) -> torch.Tensor:
         nested = isinstance(seqs[0][0], list)
         flat = [s for group in seqs for s in group] if nested else seqs
-        width = max(len(s) for s in flat)
+        width = -(-max(len(s) for s in flat) // self.multiple_of) * self.multiple_of
         t = torch.tensor([list(s) + [value] * (width - len(s)) for s in flat], dtype=torch.long)
         return t.view(len(seqs), -1, width) if nested else t
 

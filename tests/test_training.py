@@ -37,6 +37,10 @@ def test_pad_collator_pads_to_the_longest_row_and_nested_choices():
     assert out["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
     nested = c([{"input_ids": [[1, 2], [1]], "attention_mask": [[1, 1], [1]], "label": 0}])
     assert nested["input_ids"].shape == (1, 2, 2)
+    gpu_like = PadCollator(0, ["input_ids", "attention_mask"], ["labels"], multiple_of=8)
+    out = gpu_like([{"input_ids": [5] * 9, "attention_mask": [1] * 9, "labels": [1] * 9}])
+    assert out["input_ids"].shape == (1, 16) and out["attention_mask"][0, 9:].sum() == 0
+    assert out["labels"][0, 9:].tolist() == [-100] * 7  # padded positions never reach the loss
 
 
 def lr_by_param(model, groups):
