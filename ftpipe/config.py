@@ -114,6 +114,7 @@ class TrainConfig(Section):
     adam_bias_correction: bool  # false: Adam without bias correction (ELECTRA's pretraining optimiser)
     warmup_ratio: Fraction
     warmup_steps: NonNegInt
+    schedule: Literal["linear", "electra"]  # electra: the linear decay from step 0 times the warmup ramp
     max_grad_norm: PositiveNumber
     precision: Precision
     group_by_length: bool

@@ -4,6 +4,8 @@ decay), linear warmup and decay. That schedule is ELECTRA's own for pretraining 
 
 from __future__ import annotations
 
+from functools import partial
+
 import re
 
 import torch
@@ -98,5 +100,19 @@ def optimizer_and_schedule(model: torch.nn.Module, cfg: TrainConfig, total_steps
     lr = learning_rate(cfg)
     optimizer = adamw(param_groups(model, cfg.weight_decay, lr, cfg.layer_decay), lr, cfg.adam_epsilon,
                       cfg.adam_bias_correction)
-    scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps(cfg, total_steps), total_steps)
+    warmup = warmup_steps(cfg, total_steps)
+    if cfg.schedule == "electra":
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(electra_factor, warmup=warmup,
+                                                                         total=total_steps))
+    else:
+        scheduler = get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
     return optimizer, scheduler
+
+
+def electra_factor(step: int, warmup: int, total: int) -> float:
+    """ELECTRA's schedule (its optimization.py): a linear decay from the peak at step 0 to 0
+    at ``total``, multiplied by the warmup ramp min(1, step / warmup). The peak is never
+    quite reached; after warmup the lr is the plain decay's, not one rescaled to start at
+    the end of warmup (Hugging Face's linear schedule)."""
+    decay = max(0.0, 1.0 - step / max(1, total))
+    return decay * (min(1.0, step / warmup) if warmup else 1.0)

@@ -21,7 +21,7 @@ def test_repository_params_file_is_valid():
     assert set(validate_all(REPO / "params.yaml")) == set(SECTIONS) >= {"qa", "mc", "cola", "stsb", "chunking"}
     p = load_params(REPO / "params.yaml", "qa")
     assert p.task.tokenize.max_length == 384 and p.task.tokenize.stride == 128
-    assert p.train.epochs == 5 and p.train.batch_size == 8  # qa.train overrides the shared section
+    assert p.train.lr.full == 2e-4 and p.train.batch_size == 8  # qa.train overrides the shared 1e-4
     assert p.train.weight_decay == repo_params()["train"]["weight_decay"]  # the rest is shared
 
 

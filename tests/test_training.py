@@ -220,3 +220,22 @@ def test_the_calibration_runs_once_per_machine_and_is_cached(tmp_path, monkeypat
     cached = __import__("json").loads((tmp_path / "ftpipe" / "precision.json").read_text())
     assert cached[precision.machine_key()] == {"fp32_s": 0.01, "bf16_s": 0.02, "choice": "fp32"}
     assert precision.resolve_precision("fp32") == "no" and precision.resolve_precision("bf16") == "bf16"
+
+
+def test_electra_schedule_multiplies_the_warmup_ramp_onto_the_decay():
+    from ftpipe.optim import optimizer_and_schedule
+
+    def lrs(schedule):
+        model = torch.nn.Linear(2, 2)
+        opt, sched = optimizer_and_schedule(model, train_config(lr=1e-3, warmup_ratio=0.1, schedule=schedule), 100)
+        out = []
+        for _ in range(100):
+            out.append(sched.get_last_lr()[0])
+            opt.step(), sched.step()
+        return out
+
+    linear, electra = lrs("linear"), lrs("electra")
+    assert linear[10] == pytest.approx(1e-3) and linear[55] == pytest.approx(1e-3 * 45 / 90)  # peak, then rescaled
+    assert electra[5] == pytest.approx(1e-3 * 0.95 * 0.5)  # ramp x decay during warmup
+    assert electra[10] == pytest.approx(1e-3 * 0.9) and electra[55] == pytest.approx(1e-3 * 0.45)
+    assert max(electra) < 1e-3 and electra[0] == 0.0
