@@ -34,7 +34,7 @@ report: setup
 	python -m ftpipe.report --out reports
 
 # The experiments table with the columns people compare (the rest: `dvc exp show`).
-EXP_DROP ?= 'Created|State|Executor|train/|/step$$|epoch|lr$$|total|missing|per_s|loss|chunks|selected|replaced|_params$$|method$$'
+EXP_DROP ?= '.*(Created|State|Executor|train/|/step$$|:epoch$$|best_|lr$$|total|missing|per_s|loss|chunks|selected|replaced|_params$$|_pct$$|:method$$|time_s$$|^models/|^predictions/|^data/|plots/metrics$$|breakdown\.|precision$$|recall$$)'
 exp-show: setup
 	dvc exp show --only-changed --drop $(EXP_DROP)
 

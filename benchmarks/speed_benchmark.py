@@ -104,6 +104,7 @@ def plain_train(args, model, tok, cols) -> tuple[float, int, int, list]:
     opt = torch.optim.AdamW(model.parameters(), lr=2e-4, weight_decay=0.01)
     sched = get_linear_schedule_with_warmup(opt, int(0.1 * args.steps), args.steps)
     bf16 = args.recipe == "competent" and args.bf16
+    model.train()  # from_pretrained returns eval mode: dropout must be on, as in ours
     lengths, t0 = [], time.perf_counter()
     for step in range(args.steps):
         idx = [order[(step * 8 + i) % n] for i in range(8)]
@@ -267,6 +268,7 @@ def profile(args) -> dict:
     model = load_model(ModelConfig(dir="bundled", pretrained=True), "AutoModelForQuestionAnswering", args.seed)
     cfg = section_params("qa").train
     opt, _ = optimizer_and_schedule(model, cfg, 100)
+    model.train()
     collate = QA.collator(tok, ["input_ids", "attention_mask", "token_type_ids", "start_positions",
                                 "end_positions"])
     rows = [{k: cols[k][i] for k in cols} for i in range(len(cols["input_ids"]))]

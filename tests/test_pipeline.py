@@ -2,11 +2,12 @@
 
 import json
 import math
+import re
 import time
 
 import pytest
 
-from conftest import ran, sh
+from conftest import REPO, ran, sh
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("repro_project")]  # one shared dvc repro
 
@@ -198,3 +199,9 @@ def test_queued_grid_runs_and_appears_in_the_report(repro_project):
     plots = json.loads(sh(f"dvc plots diff {' '.join(names)} --json", project).stdout)["data"]
     loss = next(v for k, v in plots.items() if k.endswith("qa/train/plots/metrics/train/loss.tsv"))[0]
     assert set(names) <= set(loss["revisions"])
+    # make exp-show's table: the columns people compare, not hundreds
+    drop = re.search(r"^EXP_DROP \?= '(.*)'$", (REPO / "Makefile").read_text(), re.M).group(1).replace("$$", "$")
+    full = sh("dvc exp show --md", project).stdout.splitlines()[0].count("|")
+    short = sh(f"dvc exp show --md --only-changed --drop '{drop}'", project).stdout.splitlines()[0]
+    assert short.count("|") < min(30, full / 3), short
+    assert "train.lora.r" in short and "train/" not in short and "models/" not in short
