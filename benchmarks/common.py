@@ -90,7 +90,7 @@ def finetune(params: Any, splits: dict, meta: dict, log_dir: str | None = None) 
         final[split] = {**task.score(predictions, splits[split]), "predict_s": round(seconds, 2),
                         "predict_examples_per_s": round(len(splits[split]) / seconds, 2)}
     return {
-        **machine(), "precision": resolve_precision(params.train.precision),
+        **machine(), "precision": {"no": "fp32"}.get(r := resolve_precision(params.train.precision), r),
         "section": params.section, "task": params.task.task, "seed": params.seed,
         "train": {**to_dict(params.train), "learning_rate": learning_rate(params.train)},
         "tokenize": to_dict(params.task.tokenize), "examples": {s: len(r) for s, r in splits.items()},

@@ -167,8 +167,7 @@ def study_rows(exp: dict, study) -> list[dict]:
     return out
 
 
-def study_report(study, out_dir: str | Path, show: list | None = None,
-                 read: Callable[[str, str], str | None] | None = None) -> list[Path]:
+def study_report(study, out_dir: str | Path, show: list | None = None) -> list[Path]:
     """reports/<study>.md and reports/<study>_<task>.png for ``python -m ftpipe.study``."""
     if show is None:
         p = subprocess.run(["dvc", "exp", "show", "--json"], capture_output=True, text=True)
