@@ -7,7 +7,7 @@ one report with error bars and the published numbers beside ours.
     python -m ftpipe.study init --seeds 1,2 --points pretrained,random --no-queue
 
 Experiments are named ``<study>-<point>-s<seed>`` (earlier ones of the same study are
-removed first), so the report (:mod:`ftpipe.report`, ``--study``) finds exactly them. Only
+removed first), so the report (:func:`ftpipe.report.study_report`) finds exactly them. Only
 the study's stages run (the ``targets``); the other tasks' params and metrics are the
 baseline's. Seeds vary ``seed`` (initialisation, batch order, dropout); the data splits
 (``<section>.data.split_seed``) stay fixed, so the spread is the fine-tuning's own.
@@ -47,6 +47,11 @@ def _both(key: str, value: object) -> tuple[str, ...]:
     return (f"cola.train.{key}={value}", f"stsb.train.{key}={value}")
 
 
+# real CoLA / STS-B from ../shared/data: no unlabelled test file; GLUE's dev sets share a few
+# inputs with train (CoLA 16 sentences, STS-B 6 pairs)
+GLUE_REAL = (f"cola.data.dir={SHARED}/glue/CoLA", f"stsb.data.dir={SHARED}/glue/STS-B", "cola.data.test=null",
+             "stsb.data.test=null", "cola.data.allow_overlap=true", "stsb.data.allow_overlap=true")
+
 STUDIES = {
     "batch": Study(
         "batch", "batch 8 vs 32 on SQuAD (ELECTRA-Small, train[:10000], 80/20, lr 2e-5, 20 epochs)",
@@ -66,9 +71,7 @@ STUDIES = {
         (("full", "cola", "mcc", 0.641, ROBERTA), ("bitfit", "cola", "mcc", 0.600, ROBERTA),
          ("lora-r8", "cola", "mcc", 0.63, ROBERTA + ", best rank"), ("full", "stsb", "pearson", 0.908, ROBERTA),
          ("bitfit", "stsb", "pearson", 0.876, ROBERTA), ("lora-r8", "stsb", "pearson", 0.902, ROBERTA)),
-        {"real": (f"cola.data.dir={SHARED}/glue/CoLA", f"stsb.data.dir={SHARED}/glue/STS-B", "cola.data.test=null",
-                  "stsb.data.test=null", "cola.data.allow_overlap=true", "stsb.data.allow_overlap=true",
-                  *_both("epochs", 3), *_both("warmup_steps", 200), *_both("warmup_ratio", 0)),
+        {"real": (*GLUE_REAL, *_both("epochs", 3), *_both("warmup_steps", 200), *_both("warmup_ratio", 0)),
          "hub": ("cola.data.dir=data/hub/glue", "stsb.data.dir=data/hub/glue", "cola.data.train=train",
                  "cola.data.eval=validation", "cola.data.test=test", "stsb.data.train=train",
                  "stsb.data.eval=validation", "stsb.data.test=test", "cola.data.allow_overlap=true",
@@ -85,9 +88,7 @@ STUDIES = {
         "electra-recipe", "ELECTRA's fine-tuning recipe (layer-wise lr decay 0.8, lr 3e-4) vs the plain one",
         GLUE_TARGETS,
         {"plain": _both("layer_decay", 1.0), "electra": _both("layer_decay", 0.8) + _both("lr.full", 3e-4)},
-        (), {"real": (f"cola.data.dir={SHARED}/glue/CoLA", f"stsb.data.dir={SHARED}/glue/STS-B",
-                      "cola.data.test=null", "stsb.data.test=null", "cola.data.allow_overlap=true",
-                      "stsb.data.allow_overlap=true", *_both("epochs", 3))}),
+        (), {"real": (*GLUE_REAL, *_both("epochs", 3))}),
 }
 
 
