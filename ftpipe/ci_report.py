@@ -23,15 +23,13 @@ import sys
 from pathlib import Path
 
 from .io import write_text
+from .shell import run_command
 
 CURVES = re.compile(r"^metrics/([^/]+)/train/plots/metrics/(.+)\.tsv$")
 
 
 def run(cmd: list[str], check: bool = True) -> str:
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if check and p.returncode != 0:
-        raise SystemExit(f"error: {' '.join(cmd)} failed: {p.stderr.strip()[-2000:]}")
-    return p.stdout
+    return run_command(cmd, check).stdout
 
 
 def tracked_curves(rev: str | None) -> dict[str, str]:

@@ -18,12 +18,12 @@ import argparse
 import csv
 import io
 import json
-import subprocess
 from pathlib import Path
 from typing import Callable, Iterable
 
 from .config import BASE_SECTIONS, deep_merge
 from .io import write_text
+from .shell import run_command
 
 PARAMS = "params.yaml"
 CHAIN = "metrics/chain.json"
@@ -170,10 +170,7 @@ def study_rows(exp: dict, study) -> list[dict]:
 def study_report(study, out_dir: str | Path, show: list | None = None) -> list[Path]:
     """reports/<study>.md and reports/<study>_<task>.png for ``python -m ftpipe.study``."""
     if show is None:
-        p = subprocess.run(["dvc", "exp", "show", "--json"], capture_output=True, text=True)
-        if p.returncode != 0:
-            raise SystemExit(f"error: dvc exp show failed: {p.stderr.strip()}")
-        show = json.loads(p.stdout)
+        show = json.loads(run_command(["dvc", "exp", "show", "--json"]).stdout)
     prefix = f"{study.name}-"
     exps = [e for e in experiments(show) if str(e["name"]).startswith(prefix)]
     if not exps:
@@ -216,7 +213,7 @@ def markdown(table: list[dict]) -> str:
 
 def git_reader(repo: str | Path = ".") -> Callable[[str, str], str | None]:
     def read(rev: str, path: str) -> str | None:
-        p = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=repo, capture_output=True, text=True)
+        p = run_command(["git", "show", f"{rev}:{path}"], check=False, cwd=repo)
         return p.stdout if p.returncode == 0 else None
 
     return read
@@ -287,10 +284,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("names", nargs="*", help="experiments to include (default: all)")
     ap.add_argument("--out", default="reports")
     args = ap.parse_args(argv)
-    p = subprocess.run(["dvc", "exp", "show", "--json"], capture_output=True, text=True)
-    if p.returncode != 0:
-        raise SystemExit(f"error: dvc exp show failed: {p.stderr.strip()}")
-    exps = experiments(json.loads(p.stdout))
+    exps = experiments(json.loads(run_command(["dvc", "exp", "show", "--json"]).stdout))
     if args.names:
         exps = [e for e in exps if e["name"] in args.names]
     if not exps:

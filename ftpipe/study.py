@@ -23,6 +23,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .shell import run_command
+
 # ../shared/data beside the repository, made absolute so queued experiments (run in a copy
 # under .dvc/tmp/exps) find it too; FTPIPE_SHARED_DATA points elsewhere
 SHARED = os.environ.get("FTPIPE_SHARED_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -93,10 +95,7 @@ STUDIES = {
 
 
 def dvc(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    p = subprocess.run(["dvc", *args], capture_output=True, text=True)
-    if check and p.returncode != 0:
-        raise SystemExit(f"error: dvc {' '.join(args)} failed: {p.stderr.strip()[-2000:]}")
-    return p
+    return run_command(["dvc", *args], check)
 
 
 def experiment_name(study: str, point: str, seed: int) -> str:
