@@ -5,6 +5,9 @@
     python benchmarks/pretrain_benchmark.py throughput --sizes tiny,small
     # (b) one objective for a wall-clock budget (e.g. RTD vs MLM, 20 minutes on one core each)
     python benchmarks/pretrain_benchmark.py budget --objective rtd --minutes 20 --out-dir models/bench/rtd
+    # ... then each discriminator (and the same architecture randomly initialised) fine-tuned
+    python benchmarks/pretrain_benchmark.py downstream --models rtd=models/bench/rtd/final/discriminator \
+        --random-like models/bench/rtd/final/discriminator --tasks qa,cola,stsb --seeds 1,2,3
     # (c) continued RTD pretraining of the bundled MiniLM
     python benchmarks/pretrain_benchmark.py budget --continue-from bundled --minutes 30 --out-dir models/bench/minilm
 
@@ -16,6 +19,7 @@ as their model (benchmarks/finetune.py ... -S <section>.model.dir=<it>).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
@@ -83,34 +87,100 @@ def budget(args) -> dict:
         overrides += [f"pretrain.model.dir={args.continue_from}", "pretrain.model.pretrained=true"]
     params, task, splits, meta, tok, feats, stats = setup(overrides)
     t0 = time.perf_counter()
-    model, result, counts = run(params, task, splits, meta, tok, feats, args.minutes * 60)
+    # The lr schedule (warmup, decay to 0) needs the run's length in steps: a short timed
+    # run of the same model gives the step rate, the budget becomes max_steps, and the
+    # wall-clock limit stays as a backstop. Without this, epochs=1000 would stretch the
+    # warmup over the whole budget.
+    calib = copy.copy(params)
+    calib.train = params.train.model_copy(update={"max_steps": args.calibrate_steps, "eval_every": 0})
+    _, probe, _ = run(calib, task, splits, meta, tok, feats, None)
+    s_per_step = probe.train_time_s / probe.steps
+    max_steps = max(1, int(args.minutes * 60 / s_per_step))
+    params.train = params.train.model_copy(update={"max_steps": max_steps})
+    print(json.dumps({"calibration_s_per_step": round(s_per_step, 4), "max_steps": max_steps}), flush=True)
+    model, result, counts = run(params, task, splits, meta, tok, feats, args.minutes * 60 * 1.05)
     task.save(model, tok, Path(args.out_dir) / "final")
     return {**machine(), "objective": args.objective, "continue_from": args.continue_from, "minutes": args.minutes,
-            **counts, "data": stats, "steps": result.steps, "train_time_s": round(result.train_time_s, 1),
+            **counts, "data": stats, "calibration_s_per_step": round(s_per_step, 4), "max_steps": max_steps,
+            "steps": result.steps, "train_time_s": round(result.train_time_s, 1),
             "examples_per_s": round(result.features_per_s, 2), "tokens_per_s": round(result.tokens_per_s, 1),
             "per_epoch": result.epochs, "evals": result.log.evals, "total_s": round(time.perf_counter() - t0, 1),
             "saved": str(Path(args.out_dir) / "final")}
 
 
+# Downstream tasks of (b): the embedded QA sample, real CoLA and STS-B (full training sets,
+# dev sets scored), params.yaml's sections otherwise.
+DOWNSTREAM = {
+    "qa": [],
+    "cola": [f"cola.data.dir={SHARED / 'glue' / 'CoLA'}", "cola.data.test=null", "cola.data.allow_overlap=true"],
+    "stsb": [f"stsb.data.dir={SHARED / 'glue' / 'STS-B'}", "stsb.data.test=null", "stsb.data.allow_overlap=true"],
+}
+
+
+def downstream(args) -> dict:
+    """Every (task, initialisation, seed): params.yaml's section with the model swapped and
+    the same lr / epochs for every initialisation; the main dev metric, pooled over seeds."""
+    import statistics
+
+    from benchmarks.common import finetune
+    from ftpipe.verbs import task_of
+
+    inits = {name: [f"model.dir={d}", "model.pretrained=true"]
+             for name, d in (item.split("=", 1) for item in args.models.split(","))}
+    if args.random_like:
+        inits["random"] = [f"model.dir={args.random_like}", "model.pretrained=false"]
+    out = {**machine(), "lr": args.lr, "epochs": args.epochs, "runs": [], "summary": {}}
+    for section in args.tasks.split(","):
+        base = [*DOWNSTREAM[section], f"{section}.train.epochs={args.epochs}",
+                f"{section}.train.lr.full={args.lr}", *args.set]
+        splits = meta = None
+        for name, init in inits.items():
+            scores = []
+            for seed in (int(x) for x in args.seeds.split(",")):
+                params = section_params(section, [*base, *(f"{section}.{o}" for o in init), f"seed={seed}"])
+                if splits is None:  # the data do not depend on the model: prepared once per task
+                    splits, _, meta = task_of(params).prepare(params.task.data)
+                figures, _ = finetune(params, splits, meta)
+                metric = task_of(params).main_metric(meta, params.task)
+                score = figures["final"]["eval"][metric]
+                scores.append(score)
+                run = {"task": section, "init": name, "seed": seed, "metric": metric, "score": score,
+                       "train_time_s": figures["train_time_s"], "per_epoch": figures["per_epoch"]}
+                out["runs"].append(run)
+                print(json.dumps({k: run[k] for k in ("task", "init", "seed", "metric", "score", "train_time_s")}),
+                      flush=True)
+            out["summary"].setdefault(section, {})[name] = {
+                "metric": metric, "median": statistics.median(scores), "min": min(scores), "max": max(scores)}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=["throughput", "budget"])
+    ap.add_argument("mode", choices=["throughput", "budget", "downstream"])
     ap.add_argument("--sizes", default="tiny,small")
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--objective", choices=["rtd", "mlm"], default="rtd")
     ap.add_argument("--minutes", type=float, default=20)
+    ap.add_argument("--calibrate-steps", type=int, default=30, help="budget: steps timed to set max_steps")
     ap.add_argument("--continue-from", default=None, help="a model dir or 'bundled' (pretrained: true)")
     ap.add_argument("--out-dir", default=str(REPO / "models" / "bench" / "pretrain"))
+    ap.add_argument("--models", default="", help="downstream: name=discriminator_dir,...")
+    ap.add_argument("--random-like", default=None, help="downstream: also this architecture, random weights")
+    ap.add_argument("--tasks", default="qa,cola,stsb")
+    ap.add_argument("--seeds", default="1,2,3")
+    ap.add_argument("--lr", type=float, default=3e-4, help="downstream: ELECTRA-Small's fine-tuning lr")
+    ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("-S", "--set", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
-    out = throughput(args) if args.mode == "throughput" else budget(args)
+    out = {"throughput": throughput, "budget": budget, "downstream": downstream}[args.mode](args)
     out["overrides"] = args.set
     print(json.dumps(out, indent=2))
     from ftpipe.io import write_json
 
-    name = (f"pretrain_throughput.json" if args.mode == "throughput"
-            else f"pretrain_{args.objective}_{'continued' if args.continue_from else 'scratch'}_{args.minutes:g}min.json")
+    name = {"throughput": "pretrain_throughput.json", "downstream": "pretrain_downstream.json",
+            "budget": f"pretrain_{args.objective}_{'continued' if args.continue_from else 'scratch'}_{args.minutes:g}min.json"
+            }[args.mode]
     write_json(args.out or REPO / "benchmarks" / "results" / name, out)
 
 
