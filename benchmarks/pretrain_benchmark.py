@@ -133,21 +133,22 @@ def downstream(args) -> dict:
     for section in args.tasks.split(","):
         base = [*DOWNSTREAM[section], f"{section}.train.epochs={args.epochs}",
                 f"{section}.train.lr.full={args.lr}", *args.set]
-        splits = meta = None
+        splits = meta = task = metric = None
         for name, init in inits.items():
             scores = []
             for seed in (int(x) for x in args.seeds.split(",")):
                 params = section_params(section, [*base, *(f"{section}.{o}" for o in init), f"seed={seed}"])
                 if splits is None:  # the data do not depend on the model: prepared once per task
-                    splits, _, meta = task_of(params).prepare(params.task.data)
+                    task = task_of(params)
+                    splits, _, meta = task.prepare(params.task.data)
+                    metric = task.main_metric(meta, params.task)
                 figures, _ = finetune(params, splits, meta)
-                metric = task_of(params).main_metric(meta, params.task)
                 score = figures["final"]["eval"][metric]
                 scores.append(score)
-                run = {"task": section, "init": name, "seed": seed, "metric": metric, "score": score,
+                row = {"task": section, "init": name, "seed": seed, "metric": metric, "score": score,
                        "train_time_s": figures["train_time_s"], "per_epoch": figures["per_epoch"]}
-                out["runs"].append(run)
-                print(json.dumps({k: run[k] for k in ("task", "init", "seed", "metric", "score", "train_time_s")}),
+                out["runs"].append(row)
+                print(json.dumps({k: row[k] for k in ("task", "init", "seed", "metric", "score", "train_time_s")}),
                       flush=True)
             out["summary"].setdefault(section, {})[name] = {
                 "metric": metric, "median": statistics.median(scores), "min": min(scores), "max": max(scores)}

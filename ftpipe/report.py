@@ -167,10 +167,15 @@ def study_rows(exp: dict, study) -> list[dict]:
     return out
 
 
+def exp_show() -> list:
+    """``dvc exp show --json`` of the workspace's repository."""
+    return json.loads(run_command(["dvc", "exp", "show", "--json"]).stdout)
+
+
 def study_report(study, out_dir: str | Path, show: list | None = None) -> list[Path]:
     """reports/<study>.md and reports/<study>_<task>.png for ``python -m ftpipe.study``."""
     if show is None:
-        show = json.loads(run_command(["dvc", "exp", "show", "--json"]).stdout)
+        show = exp_show()
     prefix = f"{study.name}-"
     exps = [e for e in experiments(show) if str(e["name"]).startswith(prefix)]
     if not exps:
@@ -284,7 +289,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("names", nargs="*", help="experiments to include (default: all)")
     ap.add_argument("--out", default="reports")
     args = ap.parse_args(argv)
-    exps = experiments(json.loads(run_command(["dvc", "exp", "show", "--json"]).stdout))
+    exps = experiments(exp_show())
     if args.names:
         exps = [e for e in exps if e["name"] in args.names]
     if not exps:
