@@ -4,7 +4,7 @@ recipes, each in its own process, the same model, data, steps and optimiser sett
 
 * ``straightforward``: every window padded to 384 on disk, random batches, fp32, the
   default (foreach) AdamW, post-processing over every (start, end) pair;
-* ``competent``: a careful plain loop: padding per batch, Hugging Face's
+* ``competent``: a careful plain loop: padding per batch (to a multiple of 8 on a GPU), Hugging Face's
   LengthGroupedSampler, bf16 autocast where the CPU has native bf16 (the precision ours
   runs), the default AdamW, Hugging Face's utils_qa-style post-processing (top-20 starts x
   top-20 ends per window, in Python);
@@ -17,6 +17,11 @@ used, on the same core), prediction questions/s, EM/F1 after the same steps. ``-
 adds where a training step of ours spends its time (torch.profiler).
 
     python benchmarks/speed_benchmark.py --questions 2000 --steps 150 --profile
+
+On a GPU the same script runs there (model and batches on the device, timers after a
+synchronize, an 8192-wide matmul peak); ``--precision fp32`` runs competent and ours in
+fp32 (TF32 off) instead of the precision ``auto`` resolves to; ``--model DIR`` takes
+another encoder than the bundled one.
 
 Writes benchmarks/results/speed.json and speed.md (or --out-dir), with the machine.
 """
@@ -42,17 +47,37 @@ RECIPES = ("straightforward", "competent", "ours")
 # ---------------------------------------------------------------- FLOPs and the peak
 
 
-def matmul_peak(dtype_name: str, size: int = 1024, seconds: float = 1.5) -> float:
-    """Best GFLOP/s of a size x size matmul in ``dtype_name`` (fp32 | bf16) on this core."""
+def device():
+    """The GPU where there is one (the same script measures both kinds of machine)."""
     import torch
 
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def sync() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()  # GPU work is asynchronous: wait before reading a clock
+
+
+def matmul_peak(dtype_name: str, size: int | None = None, seconds: float = 1.5) -> float:
+    """Best GFLOP/s of a size x size matmul in ``dtype_name`` (fp32 | bf16) on this core or
+    GPU (1024 on a CPU core, 8192 on a GPU: a size that fills it); fp32 on a GPU runs as TF32,
+    as the pipeline sets it."""
+    import torch
+
+    dev = device()
+    size = size or (8192 if dev.type == "cuda" else 1024)
     dtype = torch.bfloat16 if dtype_name == "bf16" else torch.float32
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    a, b = torch.randn(size, size, dtype=dtype, device=dev), torch.randn(size, size, dtype=dtype, device=dev)
     best, t_end = 0.0, time.perf_counter() + seconds
     while time.perf_counter() < t_end:
+        sync()
         t0 = time.perf_counter()
         for _ in range(4):
             a @ b
+        sync()
         best = max(best, 4 * 2 * size ** 3 / (time.perf_counter() - t0) / 1e9)
     return best
 
@@ -77,7 +102,7 @@ def data(args):
 
     examples, _ = load_squad(Path(args.data), max_examples=args.questions)
     train, evals = split_records(examples, 0.2, args.seed)
-    tok = load_tokenizer("bundled")
+    tok = load_tokenizer(args.model)
     pad = args.recipe == "straightforward"
     t0 = time.perf_counter()
     train_cols = tokenize_train(to_columns(train), tok, 384, 128, pad)
@@ -86,6 +111,14 @@ def data(args):
 
 
 # ---------------------------------------------------------------- the plain loops
+
+
+def padded_width(lengths: list[int], recipe: str, dev) -> int:
+    """The competent loop pads a batch to its longest row, rounded up to a multiple of 8 on a
+    GPU (``pad_to_multiple_of=8``, as Hugging Face's examples do): fewer distinct shapes for
+    the GPU's kernels to be picked for, and tensor-core-friendly sizes."""
+    width = max(lengths)
+    return -(-width // 8) * 8 if recipe == "competent" and dev.type == "cuda" else width
 
 
 def plain_train(args, model, tok, cols) -> tuple[float, int, int, list]:
@@ -104,19 +137,22 @@ def plain_train(args, model, tok, cols) -> tuple[float, int, int, list]:
     opt = torch.optim.AdamW(model.parameters(), lr=2e-4, weight_decay=0.01)
     sched = get_linear_schedule_with_warmup(opt, int(0.1 * args.steps), args.steps)
     bf16 = args.recipe == "competent" and args.bf16
-    model.train()  # from_pretrained returns eval mode: dropout must be on, as in ours
+    dev = device()
+    model.to(dev).train()  # from_pretrained returns eval mode: dropout must be on, as in ours
     lengths, t0 = [], time.perf_counter()
     for step in range(args.steps):
         idx = [order[(step * 8 + i) % n] for i in range(8)]
-        width = max(len(cols["input_ids"][i]) for i in idx)
-        batch = {k: torch.tensor([cols[k][i] + [0] * (width - len(cols[k][i])) for i in idx]) for k in keys}
-        labels = {k: torch.tensor([cols[k][i] for i in idx]) for k in ("start_positions", "end_positions")}
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        width = padded_width([len(cols["input_ids"][i]) for i in idx], args.recipe, dev)
+        batch = {k: torch.tensor([cols[k][i] + [0] * (width - len(cols[k][i])) for i in idx]).to(dev)
+                 for k in keys}
+        labels = {k: torch.tensor([cols[k][i] for i in idx]).to(dev) for k in ("start_positions", "end_positions")}
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
             loss = model(**batch, **labels).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step(), sched.step(), opt.zero_grad()
         lengths += [cols["length"][i] for i in idx]
+    sync()
     return time.perf_counter() - t0, args.steps * 8, sum(lengths), lengths
 
 
@@ -150,18 +186,21 @@ def plain_predict(args, model, tok, cols) -> tuple[list, list, float]:
     keys = ["input_ids", "attention_mask", "token_type_ids"]
     starts, ends = [], []
     bf16 = args.recipe == "competent" and args.bf16
+    dev = device()
     t0 = time.perf_counter()
-    model.eval()
-    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    model.to(dev).eval()
+    with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
         for b in range(0, len(cols["input_ids"]), 16):
             rows = range(b, min(b + 16, len(cols["input_ids"])))
-            width = max(len(cols["input_ids"][i]) for i in rows)
-            batch = {k: torch.tensor([cols[k][i] + [0] * (width - len(cols[k][i])) for i in rows]) for k in keys}
+            width = padded_width([len(cols["input_ids"][i]) for i in rows], args.recipe, dev)
+            batch = {k: torch.tensor([cols[k][i] + [0] * (width - len(cols[k][i])) for i in rows]).to(dev)
+                     for k in keys}
             out = model(**batch)
+            start_logits, end_logits = out.start_logits.float().cpu(), out.end_logits.float().cpu()
             for j, i in enumerate(rows):
                 n = cols["length"][i]
-                starts.append(out.start_logits[j, :n].float().numpy())
-                ends.append(out.end_logits[j, :n].float().numpy())
+                starts.append(start_logits[j, :n].numpy())
+                ends.append(end_logits[j, :n].numpy())
     return starts, ends, time.perf_counter() - t0
 
 
@@ -175,9 +214,10 @@ def ours_train(args, model, tok, cols):
     from ftpipe.tasks.qa import TASK as QA
     from ftpipe.training import fit
 
-    cfg = section_params("qa", ["qa.train.batch_size=8", "qa.train.lr.full=2e-4", "qa.train.epochs=100",
+    cfg = section_params("qa", [f"qa.model.dir={args.model}", "qa.train.batch_size=8", "qa.train.lr.full=2e-4", "qa.train.epochs=100",
                                 f"qa.train.max_steps={args.steps}", "qa.train.log_every=10",
-                                "qa.train.checkpoint_every=0", "qa.train.warmup_ratio=0.1"]).train
+                                "qa.train.checkpoint_every=0", "qa.train.warmup_ratio=0.1",
+                                f"qa.train.precision={args.precision}"]).train
     ds = datasets.Dataset.from_dict(cols)
     rows = ds.select_columns(["input_ids", "attention_mask", "token_type_ids", "start_positions", "end_positions"])
     collate, lengths = QA.collator(tok, ds.column_names), []
@@ -191,7 +231,7 @@ def ours_train(args, model, tok, cols):
     return result.train_time_s, result.steps * 8, sum(lengths), lengths
 
 
-def ours_predict(model, tok, cols):
+def ours_predict(model, tok, cols, precision: str):
     import datasets
 
     from ftpipe.inference import forward_rows
@@ -199,7 +239,7 @@ def ours_predict(model, tok, cols):
 
     ds = datasets.Dataset.from_dict(cols)
     t0 = time.perf_counter()
-    rows = forward_rows(model, ds, tok.pad_token_id, 16, "auto", QA.outputs, QA.token_outputs)
+    rows = forward_rows(model, ds, tok.pad_token_id, 16, precision, QA.outputs, QA.token_outputs)
     return [r["start_logits"] for r in rows], [r["end_logits"] for r in rows], time.perf_counter() - t0
 
 
@@ -213,12 +253,13 @@ def run_recipe(args) -> dict:
     from ftpipe.tasks.qa.postprocess import postprocess, postprocess_naive
     from ftpipe.tasks.qa.scoring import squad_metrics
 
-    args.bf16 = resolve_precision("auto") == "bf16"
+    args.bf16 = resolve_precision(args.precision) == "bf16"
     tok, train_cols, eval_cols, evals, tokenize_s = data(args)
-    model = load_model(ModelConfig(dir="bundled", pretrained=True), AutoModelForQuestionAnswering, args.seed)
+    model = load_model(ModelConfig(dir=args.model, pretrained=True), AutoModelForQuestionAnswering, args.seed)
     trainer = ours_train if args.recipe == "ours" else plain_train
     train_s, feats, _, lengths = trainer(args, model, tok, train_cols)
-    predictor = ours_predict if args.recipe == "ours" else (lambda m, t, c: plain_predict(args, m, t, c))
+    predictor = (lambda m, t, c: ours_predict(m, t, c, args.precision)) if args.recipe == "ours" else \
+        (lambda m, t, c: plain_predict(args, m, t, c))
     starts, ends, forward_s = predictor(model, tok, eval_cols)
     t0 = time.perf_counter()
     if args.recipe == "ours":
@@ -265,7 +306,7 @@ def profile(args) -> dict:
 
     args.recipe = "ours"
     tok, cols, _, _, _ = data(args)
-    model = load_model(ModelConfig(dir="bundled", pretrained=True), "AutoModelForQuestionAnswering", args.seed)
+    model = load_model(ModelConfig(dir=args.model, pretrained=True), "AutoModelForQuestionAnswering", args.seed)
     cfg = section_params("qa").train
     opt, _ = optimizer_and_schedule(model, cfg, 100)
     model.train()
@@ -301,7 +342,7 @@ def profile(args) -> dict:
 
 def child(args, *extra: str) -> dict:
     cmd = [sys.executable, __file__, "--data", args.data, "--questions", str(args.questions), "--steps",
-           str(args.steps), "--seed", str(args.seed), *extra]
+           str(args.steps), "--seed", str(args.seed), "--model", args.model, "--precision", args.precision, *extra]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{p.stderr[-3000:]}")
@@ -337,6 +378,9 @@ def main() -> None:
     ap.add_argument("--questions", type=int, default=2000)
     ap.add_argument("--steps", type=int, default=150)
     ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--model", default="bundled", help="encoder: bundled, a local dir or a hub id")
+    ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                    help="competent and ours (straightforward is always fp32)")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--out-dir", default=str(REPO / "benchmarks" / "results"))
     ap.add_argument("--recipe", choices=RECIPES, help=argparse.SUPPRESS)  # child process
