@@ -35,9 +35,11 @@ from ftpipe.machine import machine  # noqa: E402
 DIRS = {"cola": "CoLA", "stsb": "STS-B"}
 
 
-def load(task: str) -> dict:
+def load(task: str, overrides: list[str] = ()) -> dict:
+    """The real task's splits; ``-S <task>.data.*`` overrides (e.g. max_examples) apply here."""
     params = section_params(task, [f"{task}.data.dir={SHARED / 'glue' / DIRS[task]}", f"{task}.data.test=null",
-                                   f"{task}.data.allow_overlap=true"])
+                                   f"{task}.data.allow_overlap=true",
+                                   *[o for o in overrides if o.startswith(f"{task}.data.")]])
     from ftpipe.verbs import task_of
 
     splits, report, meta = task_of(params).prepare(params.task.data)
@@ -113,7 +115,7 @@ def plain_eval(model, encode, dev, meta) -> dict:
 
 
 def ours(task: str, epochs: int, seed: int, overrides: list[str]) -> dict:
-    data = load(task)
+    data = load(task, overrides)
     params = section_params(task, [f"seed={seed}", f"{task}.train.epochs={epochs}", f"{task}.train.batch_size=16",
                                    f"{task}.train.warmup_steps=200", f"{task}.train.warmup_ratio=0",
                                    f"{task}.train.log_every=50", f"{task}.train.checkpoint_every=0",

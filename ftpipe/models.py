@@ -13,6 +13,12 @@ Fine-tuning methods (``train.method``):
 * ``lora``: peft LoRA adapters on the attention query/value projections (or
   ``train.lora.target_modules``), the task head trained and saved with them.
 
+Sentence pooling (``<section>.model.pooling`` where a task offers it): ``cls`` keeps the
+architecture's pooler (BERT's dense + tanh on [CLS]); ``mean`` replaces it by the masked
+mean of the last hidden states, the sentence embedding a sentence-transformers model (the
+bundled MiniLM) was trained to give. The choice is saved in the model's config
+(``sentence_pooling``), so loading the trained model restores it.
+
 Safety: ``trust_remote_code`` only when a param asks for it; models are saved as
 safetensors (transformers loads any legacy ``.bin`` with ``torch.load(weights_only=True)``).
 """
@@ -111,7 +117,7 @@ def load_model(cfg: ModelConfig, auto_model: str | Any, seed: int, trust_remote_
     torch.manual_seed(seed)
     try:
         if cfg.pretrained:
-            return cls.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
+            return restore_pooling(cls.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs))
         config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
     except OSError as e:
         raise _hub_hint(cfg.dir, e) from None
@@ -122,7 +128,55 @@ def load_trained(model_dir: str | Path, auto_model: str) -> tuple[torch.nn.Modul
     """A model saved by a train stage (any method: LoRA is merged before saving)."""
     if not (Path(model_dir) / "config.json").is_file():
         raise ModelError(f"{model_dir}: no trained model here (run the train stage)")
-    return auto_class(auto_model).from_pretrained(str(model_dir)), load_tokenizer(model_dir)
+    return restore_pooling(auto_class(auto_model).from_pretrained(str(model_dir))), load_tokenizer(model_dir)
+
+
+# ---------------------------------------------------------------- sentence pooling
+
+POOLING_KEY = "sentence_pooling"  # in a saved model's config.json: how it pools a sentence
+
+
+class MeanPooler(torch.nn.Module):
+    """Masked mean of the last hidden states over the real tokens (padding excluded).
+
+    It takes the place of the base model's pooler, which is called with the hidden states
+    alone; the attention mask of the current call is handed over by a forward pre-hook on
+    the encoder (:func:`use_mean_pooling`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mask: torch.Tensor | None = None
+
+    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        if self.mask is None:
+            return hidden_states.mean(1)
+        m = self.mask.unsqueeze(-1).to(hidden_states.dtype)
+        return (hidden_states * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+
+def _hand_over_mask(encoder: torch.nn.Module, args: tuple, kwargs: dict) -> None:
+    # on the encoder (every call, however the head calls it), found through the module
+    # rather than a closure, so a deep copy pools with its own mask
+    encoder.pooler.mask = kwargs.get("attention_mask", args[1] if len(args) > 1 else None)
+
+
+def use_mean_pooling(model: torch.nn.Module) -> torch.nn.Module:
+    """Pool sentences by the masked mean instead of the [CLS] pooler (see the module doc)."""
+    base = getattr(model, getattr(model, "base_model_prefix", ""), None)
+    if base is None or getattr(base, "pooler", None) is None:
+        raise ParamsError(f"model.pooling: mean needs a model whose encoder has a pooler layer (BERT-style); "
+                          f"{type(model).__name__} has none; allowed: cls")
+    if isinstance(base.pooler, MeanPooler):
+        return model  # already pooling by the mean (restored from the saved config)
+    base.pooler = MeanPooler()
+    base.register_forward_pre_hook(_hand_over_mask, with_kwargs=True)
+    setattr(model.config, POOLING_KEY, "mean")
+    return model
+
+
+def restore_pooling(model: torch.nn.Module) -> torch.nn.Module:
+    """A loaded model pools as it was trained to (its config's ``sentence_pooling``)."""
+    return use_mean_pooling(model) if getattr(model.config, POOLING_KEY, "cls") == "mean" else model
 
 
 def max_positions(model_dir: str | Path) -> int | None:

@@ -206,3 +206,67 @@ def test_regression_head_trains_with_mse(tiny_model_dir, tokenizer, tmp_path):
                  GLUE.collator(tokenizer, ds.column_names), ds["length"], cfg, 0, Evaluation(evaluate, "pearson"))
     assert result.epochs[-1]["train_loss"] < 0.1 * result.epochs[0]["train_loss"]
     assert result.epochs[-1]["eval_pearson"] > 0.9 and np.isfinite(result.epochs[-1]["eval_mse"])
+
+
+def _tiny_classifier(tiny_model_dir, pooling: str):
+    from ftpipe.config import ModelConfig
+    from ftpipe.models import load_model, use_mean_pooling
+
+    model = load_model(ModelConfig(dir=str(tiny_model_dir), pretrained=True), GLUE.auto_model, 0,
+                       **GLUE.model_kwargs({"glue_task": "stsb"}))
+    return use_mean_pooling(model) if pooling == "mean" else model
+
+
+def test_mean_pooling_averages_the_real_tokens_only(tiny_model_dir, tokenizer):
+    """model.pooling: mean -> the head sees the masked mean of the last hidden states: the
+    same sentence alone or padded beside a longer one scores the same, and the score is the
+    head applied to that mean (the [CLS] pooler would give another number)."""
+    import torch
+
+    model = _tiny_classifier(tiny_model_dir, "mean").eval()
+    enc = tokenizer(["a red car", "a red car parked by the long grey wall"], padding=True, return_tensors="pt")
+    alone = tokenizer(["a red car"], return_tensors="pt")
+    with torch.no_grad():
+        padded = model(**enc).logits
+        single = model(**alone).logits
+        hidden = model.bert(**enc).last_hidden_state
+    mask = enc["attention_mask"].unsqueeze(-1).float()
+    expected = model.classifier(model.dropout((hidden * mask).sum(1) / mask.sum(1)))
+    assert torch.allclose(padded, expected, atol=1e-5)
+    assert torch.allclose(padded[0], single[0], atol=1e-5)
+    with torch.no_grad():
+        cls = _tiny_classifier(tiny_model_dir, "cls").eval()(**enc).logits
+    assert not torch.allclose(cls, padded, atol=1e-3)
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_mean_pooling_is_saved_with_the_model(tiny_model_dir, tokenizer, tmp_path, method):
+    """The trained model records its pooling; the predict stage's loader restores it (LoRA
+    merged), so predictions after loading equal those of the trained model."""
+    import torch
+
+    from conftest import train_config
+    from ftpipe.models import MeanPooler, apply_method, load_trained, save_model
+
+    model = apply_method(_tiny_classifier(tiny_model_dir, "mean"), train_config(method=method)).eval()
+    enc = tokenizer(["cats sleep", "a red car parked by the wall"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        before = model(**enc).logits
+    save_model(model, tokenizer, tmp_path / "m")
+    loaded, _ = load_trained(tmp_path / "m", GLUE.auto_model)
+    assert isinstance(loaded.bert.pooler, MeanPooler)
+    with torch.no_grad():
+        assert torch.allclose(loaded.eval()(**enc).logits, before, atol=1e-5)
+
+
+def test_mean_pooling_needs_a_pooler(tmp_path):
+    """An architecture without a pooler (RoBERTa's classification head reads <s> itself)
+    is refused with the allowed value, not silently trained with [CLS]."""
+    from transformers import RobertaConfig, RobertaForSequenceClassification
+
+    from ftpipe.models import use_mean_pooling
+
+    model = RobertaForSequenceClassification(RobertaConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1,
+                                                           num_attention_heads=2, intermediate_size=32))
+    with pytest.raises(ParamsError, match="model.pooling: mean needs .* pooler.*allowed: cls"):
+        use_mean_pooling(model)

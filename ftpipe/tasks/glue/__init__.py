@@ -6,7 +6,7 @@ Data: a directory of the task's TSV files in GLUE's own layouts (:mod:`.layouts`
 sentence or the pair, truncated longest-first to ``max_length``; optionally each training
 pair a second time in the other order for the symmetric tasks (STS-B, MRPC: ELECTRA's
 ``double_unordered``). Head: ``AutoModelForSequenceClassification``, one output with MSE
-for STS-B. Predictions: ``predictions.json`` and the GLUE server's ``<TASK>.tsv``
+for STS-B, on the [CLS] pooler or the masked mean of the tokens (``model.pooling``). Predictions: ``predictions.json`` and the GLUE server's ``<TASK>.tsv``
 (``index``, ``prediction``; words for the NLI tasks). Metrics: :mod:`.scoring`.
 """
 
@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field
 
-from ...config import DataConfig, Name, Section
+from ...config import DataConfig, ModelConfig, Name, Section
 from ...errors import DataError, ParamsError
 from ...hub import is_hub_dir, load_split
 from ...io import read_json, read_text, write_json, write_text
@@ -44,6 +44,12 @@ class GlueTokenizeConfig(Section):
 
 class GluePredictConfig(Section):
     pass
+
+
+class GlueModelConfig(ModelConfig):
+    # cls: the architecture's pooler ([CLS], dense + tanh); mean: the masked mean of the
+    # last hidden states (what the bundled MiniLM was trained to give as a sentence embedding)
+    pooling: Literal["cls", "mean"]
 
 
 def load_glue(directory: str, name: str, layout: Layout, d: GlueDataConfig, labelled: bool,
@@ -96,6 +102,7 @@ class GlueTask(Task):
     data_config = GlueDataConfig
     tokenize_config = GlueTokenizeConfig
     predict_config = GluePredictConfig
+    model_config = GlueModelConfig
     auto_model = "AutoModelForSequenceClassification"
     metric = "score"  # set per GLUE task (meta); see metric_for
 
@@ -154,6 +161,12 @@ class GlueTask(Task):
                  "unk_token_pct": check_vocabulary(enc["input_ids"], tokenizer, tokenizer.name_or_path,
                                                    f"{split} split")}
         return enc, stats
+
+    def build_model(self, section: Any, seed: int, trust_remote_code: bool, meta: dict, tokenizer: Any = None):
+        from ...models import use_mean_pooling
+
+        model = super().build_model(section, seed, trust_remote_code, meta, tokenizer)
+        return use_mean_pooling(model) if section.model.pooling == "mean" else model
 
     def model_kwargs(self, meta: dict) -> dict:
         layout = LAYOUTS[meta["glue_task"]]
