@@ -134,11 +134,12 @@ def plain_train(args, model, tok, cols) -> tuple[float, int, int, list]:
         order = list(LengthGroupedSampler(8, lengths=cols["length"], generator=g))
     else:
         order = torch.randperm(n, generator=g).tolist()
+    dev = device()
+    model.to(dev)  # before the optimizer takes the parameters
     opt = torch.optim.AdamW(model.parameters(), lr=2e-4, weight_decay=0.01)
     sched = get_linear_schedule_with_warmup(opt, int(0.1 * args.steps), args.steps)
     bf16 = args.recipe == "competent" and args.bf16
-    dev = device()
-    model.to(dev).train()  # from_pretrained returns eval mode: dropout must be on, as in ours
+    model.train()  # from_pretrained returns eval mode: dropout must be on, as in ours
     lengths, t0 = [], time.perf_counter()
     for step in range(args.steps):
         idx = [order[(step * 8 + i) % n] for i in range(8)]
@@ -270,7 +271,9 @@ def run_recipe(args) -> dict:
         preds = postprocess_naive(evals, eval_cols["example_id"], eval_cols["offset_mapping"], starts, ends)
     post_s = time.perf_counter() - t0
     m = squad_metrics(preds, evals)
-    precision = "bf16" if (args.recipe != "straightforward" and args.bf16) else "fp32"
+    # fp32 matmuls on a GPU run as TF32 where `auto` switched it on (resolve_precision)
+    tf32 = torch.cuda.is_available() and torch.backends.cuda.matmul.allow_tf32
+    precision = "bf16" if (args.recipe != "straightforward" and args.bf16) else ("tf32" if tf32 else "fp32")
     flops = model_flops(model.config, lengths, training=True)
     peak = matmul_peak(precision)
     return {"recipe": args.recipe, "precision": precision, "steps": args.steps, "train_time_s": round(train_s, 2),
@@ -304,6 +307,8 @@ def profile(args) -> dict:
     from ftpipe.precision import autocast_for
     from ftpipe.tasks.qa import TASK as QA
 
+    if torch.cuda.is_available():
+        raise SystemExit("--profile breaks down CPU time; on a GPU use torch.profiler with CUDA activity")
     args.recipe = "ours"
     tok, cols, _, _, _ = data(args)
     model = load_model(ModelConfig(dir=args.model, pretrained=True), "AutoModelForQuestionAnswering", args.seed)
@@ -380,7 +385,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--model", default="bundled", help="encoder: bundled, a local dir or a hub id")
     ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
-                    help="competent and ours (straightforward is always fp32)")
+                    help="competent and ours (straightforward runs fp32: TF32 on a GPU under auto)")
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--out-dir", default=str(REPO / "benchmarks" / "results"))
     ap.add_argument("--recipe", choices=RECIPES, help=argparse.SUPPRESS)  # child process

@@ -117,11 +117,11 @@ def load_model(cfg: ModelConfig, auto_model: str | Any, seed: int, trust_remote_
     torch.manual_seed(seed)
     try:
         if cfg.pretrained:
-            return restore_pooling(cls.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs))
+            return forget_pooling(cls.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs))
         config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
     except OSError as e:
         raise _hub_hint(cfg.dir, e) from None
-    return cls.from_config(config, trust_remote_code=trust_remote_code)
+    return forget_pooling(cls.from_config(config, trust_remote_code=trust_remote_code))
 
 
 def load_trained(model_dir: str | Path, auto_model: str) -> tuple[torch.nn.Module, Any]:
@@ -175,8 +175,17 @@ def use_mean_pooling(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def restore_pooling(model: torch.nn.Module) -> torch.nn.Module:
-    """A loaded model pools as it was trained to (its config's ``sentence_pooling``)."""
+    """A trained model pools as it was trained to (its config's ``sentence_pooling``)."""
     return use_mean_pooling(model) if getattr(model.config, POOLING_KEY, "cls") == "mean" else model
+
+
+def forget_pooling(model: torch.nn.Module) -> torch.nn.Module:
+    """A model to fine-tune pools as its task's params say, not as the model it starts from
+    was trained to: a starting point saved with mean pooling loses the key (the task then
+    sets it again, or not), so a QA or cls model never inherits it."""
+    if hasattr(model.config, POOLING_KEY):
+        delattr(model.config, POOLING_KEY)
+    return model
 
 
 def max_positions(model_dir: str | Path) -> int | None:

@@ -208,13 +208,13 @@ def test_regression_head_trains_with_mse(tiny_model_dir, tokenizer, tmp_path):
     assert result.epochs[-1]["eval_pearson"] > 0.9 and np.isfinite(result.epochs[-1]["eval_mse"])
 
 
-def _tiny_classifier(tiny_model_dir, pooling: str):
-    from ftpipe.config import ModelConfig
-    from ftpipe.models import load_model, use_mean_pooling
-
-    model = load_model(ModelConfig(dir=str(tiny_model_dir), pretrained=True), GLUE.auto_model, 0,
-                       **GLUE.model_kwargs({"glue_task": "stsb"}))
-    return use_mean_pooling(model) if pooling == "mean" else model
+def _tiny_classifier(model_dir, pooling: str):
+    """The stsb section's model as the train stage builds it, from ``model_dir``, with
+    ``model.pooling`` set to ``pooling``."""
+    section = run_params("stsb").task
+    section = section.model_copy(update={"model": section.model.model_copy(
+        update={"dir": str(model_dir), "pooling": pooling})})
+    return GLUE.build_model(section, 0, False, {"glue_task": "stsb"})
 
 
 def test_mean_pooling_averages_the_real_tokens_only(tiny_model_dir, tokenizer):
@@ -249,6 +249,11 @@ def test_mean_pooling_is_saved_with_the_model(tiny_model_dir, tokenizer, tmp_pat
     from ftpipe.models import MeanPooler, apply_method, load_trained, save_model
 
     model = apply_method(_tiny_classifier(tiny_model_dir, "mean"), train_config(method=method)).eval()
+    if method == "lora":  # LoRA's B starts at zero: make the merge matter
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if "lora_B" in name:
+                    p.normal_(0, 0.5)
     enc = tokenizer(["cats sleep", "a red car parked by the wall"], padding=True, return_tensors="pt")
     with torch.no_grad():
         before = model(**enc).logits
@@ -257,6 +262,23 @@ def test_mean_pooling_is_saved_with_the_model(tiny_model_dir, tokenizer, tmp_pat
     assert isinstance(loaded.bert.pooler, MeanPooler)
     with torch.no_grad():
         assert torch.allclose(loaded.eval()(**enc).logits, before, atol=1e-5)
+
+
+def test_a_starting_model_does_not_pass_its_pooling_on(tiny_model_dir, tokenizer, tmp_path):
+    """Fine-tuning starts from a model saved with mean pooling: the task's params decide
+    (cls keeps BERT's pooler; another task's head does not inherit the key)."""
+    from transformers.models.bert.modeling_bert import BertPooler
+
+    from ftpipe.config import ModelConfig
+    from ftpipe.models import POOLING_KEY, load_model, save_model
+
+    save_model(_tiny_classifier(tiny_model_dir, "mean"), tokenizer, tmp_path / "mean")
+    cls = _tiny_classifier(tmp_path / "mean", "cls")
+    assert isinstance(cls.bert.pooler, BertPooler) and not hasattr(cls.config, POOLING_KEY)
+    for pretrained in (True, False):
+        qa = load_model(ModelConfig(dir=str(tmp_path / "mean"), pretrained=pretrained),
+                        "AutoModelForQuestionAnswering", 0)
+        assert not hasattr(qa.config, POOLING_KEY)
 
 
 def test_mean_pooling_needs_a_pooler(tmp_path):
