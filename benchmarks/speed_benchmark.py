@@ -4,8 +4,8 @@ recipes, each in its own process, the same model, data, steps and optimiser sett
 
 * ``straightforward``: every window padded to 384 on disk, random batches, fp32, the
   default (foreach) AdamW, post-processing over every (start, end) pair;
-* ``competent``: a careful plain loop: padding per batch (to a multiple of 8 on a GPU), Hugging Face's
-  LengthGroupedSampler, bf16 autocast where the CPU has native bf16 (the precision ours
+* ``competent``: a careful plain loop: padding per batch (to a multiple of 8 on a GPU),
+  Hugging Face's LengthGroupedSampler, bf16 autocast where the CPU has native bf16 (the precision ours
   runs), the default AdamW, Hugging Face's utils_qa-style post-processing (top-20 starts x
   top-20 ends per window, in Python);
 * ``ours``: the pipeline's code (ftpipe.training.fit and the qa task): fused AdamW, the
@@ -62,9 +62,9 @@ def sync() -> None:
 
 
 def matmul_peak(dtype_name: str, size: int | None = None, seconds: float = 1.5) -> float:
-    """Best GFLOP/s of a size x size matmul in ``dtype_name`` (fp32 | bf16) on this core or
-    GPU (1024 on a CPU core, 8192 on a GPU: a size that fills it); fp32 on a GPU runs as TF32,
-    as the pipeline sets it."""
+    """Best GFLOP/s of a size x size matmul in ``dtype_name`` (fp32 | tf32 | bf16) on this
+    core or GPU (1024 on a CPU core, 8192 on a GPU: a size that fills it); fp32 on a GPU runs
+    as TF32 where ``precision: auto`` switched TF32 on."""
     import torch
 
     dev = device()
@@ -113,12 +113,17 @@ def data(args):
 # ---------------------------------------------------------------- the plain loops
 
 
-def padded_width(lengths: list[int], recipe: str, dev) -> int:
-    """The competent loop pads a batch to its longest row, rounded up to a multiple of 8 on a
-    GPU (``pad_to_multiple_of=8``, as Hugging Face's examples do): fewer distinct shapes for
-    the GPU's kernels to be picked for, and tensor-core-friendly sizes."""
-    width = max(lengths)
-    return -(-width // 8) * 8 if recipe == "competent" and dev.type == "cuda" else width
+def padded_batch(cols: dict, rows, keys: list[str], recipe: str, dev) -> dict:
+    """Rows ``rows`` of ``cols`` as tensors on ``dev``, padded with 0 to the longest row; the
+    competent loop rounds that up to a multiple of 8 on a GPU (``pad_to_multiple_of=8``, as
+    Hugging Face's examples do): fewer distinct shapes for the GPU's kernels to be picked
+    for, and tensor-core-friendly sizes."""
+    import torch
+
+    width = max(len(cols["input_ids"][i]) for i in rows)
+    if recipe == "competent" and dev.type == "cuda":
+        width = -(-width // 8) * 8
+    return {k: torch.tensor([cols[k][i] + [0] * (width - len(cols[k][i])) for i in rows]).to(dev) for k in keys}
 
 
 def plain_train(args, model, tok, cols) -> tuple[float, int, int, list]:
@@ -143,9 +148,7 @@ def plain_train(args, model, tok, cols) -> tuple[float, int, int, list]:
     lengths, t0 = [], time.perf_counter()
     for step in range(args.steps):
         idx = [order[(step * 8 + i) % n] for i in range(8)]
-        width = padded_width([len(cols["input_ids"][i]) for i in idx], args.recipe, dev)
-        batch = {k: torch.tensor([cols[k][i] + [0] * (width - len(cols[k][i])) for i in idx]).to(dev)
-                 for k in keys}
+        batch = padded_batch(cols, idx, keys, args.recipe, dev)
         labels = {k: torch.tensor([cols[k][i] for i in idx]).to(dev) for k in ("start_positions", "end_positions")}
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
             loss = model(**batch, **labels).loss
@@ -193,9 +196,7 @@ def plain_predict(args, model, tok, cols) -> tuple[list, list, float]:
     with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
         for b in range(0, len(cols["input_ids"]), 16):
             rows = range(b, min(b + 16, len(cols["input_ids"])))
-            width = padded_width([len(cols["input_ids"][i]) for i in rows], args.recipe, dev)
-            batch = {k: torch.tensor([cols[k][i] + [0] * (width - len(cols[k][i])) for i in rows]).to(dev)
-                     for k in keys}
+            batch = padded_batch(cols, rows, keys, args.recipe, dev)
             out = model(**batch)
             start_logits, end_logits = out.start_logits.float().cpu(), out.end_logits.float().cpu()
             for j, i in enumerate(rows):
@@ -215,7 +216,8 @@ def ours_train(args, model, tok, cols):
     from ftpipe.tasks.qa import TASK as QA
     from ftpipe.training import fit
 
-    cfg = section_params("qa", [f"qa.model.dir={args.model}", "qa.train.batch_size=8", "qa.train.lr.full=2e-4", "qa.train.epochs=100",
+    cfg = section_params("qa", [f"qa.model.dir={args.model}", "qa.train.batch_size=8", "qa.train.lr.full=2e-4",
+                                "qa.train.epochs=100",
                                 f"qa.train.max_steps={args.steps}", "qa.train.log_every=10",
                                 "qa.train.checkpoint_every=0", "qa.train.warmup_ratio=0.1",
                                 f"qa.train.precision={args.precision}"]).train
@@ -259,9 +261,10 @@ def run_recipe(args) -> dict:
     model = load_model(ModelConfig(dir=args.model, pretrained=True), AutoModelForQuestionAnswering, args.seed)
     trainer = ours_train if args.recipe == "ours" else plain_train
     train_s, feats, _, lengths = trainer(args, model, tok, train_cols)
-    predictor = (lambda m, t, c: ours_predict(m, t, c, args.precision)) if args.recipe == "ours" else \
-        (lambda m, t, c: plain_predict(args, m, t, c))
-    starts, ends, forward_s = predictor(model, tok, eval_cols)
+    if args.recipe == "ours":
+        starts, ends, forward_s = ours_predict(model, tok, eval_cols, args.precision)
+    else:
+        starts, ends, forward_s = plain_predict(args, model, tok, eval_cols)
     t0 = time.perf_counter()
     if args.recipe == "ours":
         preds, _ = postprocess(evals, eval_cols["example_id"], eval_cols["offset_mapping"], starts, ends)
