@@ -63,7 +63,7 @@ def finetune(params: Any, splits: dict, meta: dict, log_dir: str | None = None) 
 
     from ftpipe.config import learning_rate, to_dict
     from ftpipe.models import count_parameters, load_tokenizer
-    from ftpipe.precision import resolve_precision
+    from ftpipe.precision import precision_name
     from ftpipe.training import NOT_MODEL_INPUTS, Evaluation, fit
     from ftpipe.verbs import task_of
     from ftpipe.verbs.predict import predict_rows
@@ -90,7 +90,7 @@ def finetune(params: Any, splits: dict, meta: dict, log_dir: str | None = None) 
         final[split] = {**task.score(predictions, splits[split]), "predict_s": round(seconds, 2),
                         "predict_examples_per_s": round(len(splits[split]) / seconds, 2)}
     return {
-        **machine(), "precision": {"no": "fp32"}.get(r := resolve_precision(params.train.precision), r),
+        **machine(), "precision": precision_name(params.train.precision),
         "section": params.section, "task": params.task.task, "seed": params.seed,
         "train": {**to_dict(params.train), "learning_rate": learning_rate(params.train)},
         "tokenize": to_dict(params.task.tokenize), "examples": {s: len(r) for s, r in splits.items()},

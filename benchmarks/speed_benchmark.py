@@ -220,7 +220,7 @@ def ours_train(args, model, tok, cols):
                                 "qa.train.epochs=100",
                                 f"qa.train.max_steps={args.steps}", "qa.train.log_every=10",
                                 "qa.train.checkpoint_every=0", "qa.train.warmup_ratio=0.1",
-                                f"qa.train.precision={args.precision}"]).train
+                                f"qa.train.precision={args.precision}", *args.set]).train
     ds = datasets.Dataset.from_dict(cols)
     rows = ds.select_columns(["input_ids", "attention_mask", "token_type_ids", "start_positions", "end_positions"])
     collate, lengths = QA.collator(tok, ds.column_names), []
@@ -293,7 +293,8 @@ def run_recipe(args) -> dict:
 
 
 CATEGORIES = (("matmul", ("mm", "addmm", "bmm", "linear", "matmul")), ("attention", ("attention", "sdpa")),
-              ("layer norm", ("layer_norm",)), ("softmax / gelu / dropout", ("softmax", "gelu", "dropout")),
+              ("layer norm", ("layer_norm",)),
+              ("softmax / gelu / dropout", ("softmax", "gelu", "dropout", "bernoulli", "random_")),
               ("optimizer", ("adam", "foreach", "_fused")), ("embedding", ("embedding",)),
               ("loss", ("cross_entropy", "nll_loss", "log_softmax")))
 
@@ -305,6 +306,7 @@ def profile(args) -> dict:
 
     from benchmarks.common import section_params
     from ftpipe.config import ModelConfig
+    from ftpipe.dropout import fast_dropout
     from ftpipe.models import load_model
     from ftpipe.optim import optimizer_and_schedule
     from ftpipe.precision import autocast_for
@@ -315,7 +317,7 @@ def profile(args) -> dict:
     args.recipe = "ours"
     tok, cols, _, _, _ = data(args)
     model = load_model(ModelConfig(dir=args.model, pretrained=True), "AutoModelForQuestionAnswering", args.seed)
-    cfg = section_params("qa").train
+    cfg = section_params("qa", args.set).train
     opt, _ = optimizer_and_schedule(model, cfg, 100)
     model.train()
     collate = QA.collator(tok, ["input_ids", "attention_mask", "token_type_ids", "start_positions",
@@ -334,10 +336,11 @@ def profile(args) -> dict:
         opt.step(), opt.zero_grad()
         return t_collate
 
-    for b in batches[:3]:
-        step(b)
-    with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
-        collate_s = sum(step(b) for b in batches[3:])
+    with fast_dropout(model, cfg.fast_dropout):  # as fit runs it
+        for b in batches[:3]:
+            step(b)
+        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            collate_s = sum(step(b) for b in batches[3:])
     total = sum(e.self_cpu_time_total for e in prof.key_averages()) / 1e6
     shares = {name: 0.0 for name, _ in CATEGORIES}
     for e in prof.key_averages():
@@ -350,7 +353,8 @@ def profile(args) -> dict:
 
 def child(args, *extra: str) -> dict:
     cmd = [sys.executable, __file__, "--data", args.data, "--questions", str(args.questions), "--steps",
-           str(args.steps), "--seed", str(args.seed), "--model", args.model, "--precision", args.precision, *extra]
+           str(args.steps), "--seed", str(args.seed), "--model", args.model, "--precision", args.precision,
+           *(f"--set={kv}" for kv in args.set), *extra]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{p.stderr[-3000:]}")
@@ -390,6 +394,8 @@ def main() -> None:
     ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
                     help="competent and ours (straightforward runs fp32: TF32 on a GPU under auto)")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a params.yaml override for ours, e.g. qa.train.fast_dropout=false")
     ap.add_argument("--out-dir", default=str(REPO / "benchmarks" / "results"))
     ap.add_argument("--recipe", choices=RECIPES, help=argparse.SUPPRESS)  # child process
     ap.add_argument("--profile-only", action="store_true", help=argparse.SUPPRESS)

@@ -117,6 +117,7 @@ class TrainConfig(Section):
     schedule: Literal["linear", "electra"]  # electra: the linear decay from step 0 times the warmup ramp
     max_grad_norm: PositiveNumber
     precision: Precision
+    fast_dropout: bool  # CPU training: ftpipe.dropout's masks and attention path
     group_by_length: bool
     log_every: PositiveInt
     eval_every: NonNegInt  # optimizer steps between evaluations; 0: at the end of each epoch only

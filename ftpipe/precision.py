@@ -42,6 +42,12 @@ def resolve_precision(precision: str) -> str:
     return "bf16" if calibrated_cpu_choice() == "bf16" else "no"
 
 
+def precision_name(precision: str) -> str:
+    """The precision a ``precision`` param runs in, as summaries record it (fp32 | bf16 | fp16)."""
+    mp = resolve_precision(precision)
+    return "fp32" if mp == "no" else mp
+
+
 def cpu_has_native_bf16() -> bool:
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()) and (

@@ -3,7 +3,8 @@
 An explicit loop (no ``Trainer``) so each step is visible: AdamW without weight decay on
 biases and LayerNorm, linear schedule with warmup, gradient accumulation and clipping,
 mixed precision and multi-GPU through ``accelerate`` (``accelerate launch`` scales the
-same code), batches of similar length padded per batch, loss and throughput logged every
+same code), cheaper dropout on a CPU (:mod:`.dropout`, ``train.fast_dropout``), batches of
+similar length padded per batch, loss and throughput logged every
 ``log_every`` optimizer steps (dvclive), an evaluation every epoch, and resumable
 checkpoints: a run killed mid-epoch continues from its last checkpoint with the same data
 order, RNG state and logs, and ends with the same numbers as an uninterrupted run.
@@ -26,10 +27,11 @@ from torch.utils.data import DataLoader
 from . import checkpoint
 from .batching import LengthGroupedBatchSampler
 from .config import TrainConfig, learning_rate, to_dict
+from .dropout import fast_dropout
 from .io import atomic_dir
 from .livelog import RunLog
 from .optim import optimizer_and_schedule
-from .precision import resolve_precision
+from .precision import precision_name, resolve_precision
 
 
 @dataclass
@@ -267,8 +269,9 @@ def fit(model: torch.nn.Module, train_rows: Any, collate: Callable[[list[dict]],
     resumable state to ``checkpoint_dir`` while the run lasts. ``time_limit_s`` stops after
     that much training time (benchmarks at an equal wall-clock budget).
     """
-    return Trainer(model, train_rows, collate, lengths, cfg, seed, evaluation, log_dir, checkpoint_dir,
-                   key_parts, accelerator, time_limit_s).run()
+    with fast_dropout(model, cfg.fast_dropout):
+        return Trainer(model, train_rows, collate, lengths, cfg, seed, evaluation, log_dir, checkpoint_dir,
+                       key_parts, accelerator, time_limit_s).run()
 
 
 # ---------------------------------------------------------------- a whole train stage
@@ -314,7 +317,7 @@ def train_and_save(model: torch.nn.Module, tokenizer: Any, train_ds: Any, collat
         "final_train_loss": result.epochs[-1]["train_loss"],
         "metric": evaluation.metric, "best_epoch": result.best["epoch"] if result.best else None,
         f"best_{evaluation.metric}": result.best[evaluation.metric] if result.best else None,
-        "precision": {"no": "fp32"}.get(resolve_precision(cfg.precision), resolve_precision(cfg.precision)),
+        "precision": precision_name(cfg.precision),
         **{k: v for k, v in machine().items() if k in ("device", "cpu", "cpu_flags", "torch_threads")},
         **(extra_summary or {}),
     }

@@ -6,8 +6,9 @@ Data: a directory of the task's TSV files in GLUE's own layouts (:mod:`.layouts`
 sentence or the pair, truncated longest-first to ``max_length``; optionally each training
 pair a second time in the other order for the symmetric tasks (STS-B, MRPC: ELECTRA's
 ``double_unordered``). Head: ``AutoModelForSequenceClassification``, one output with MSE
-for STS-B, on the [CLS] pooler or the masked mean of the tokens (``model.pooling``). Predictions: ``predictions.json`` and the GLUE server's ``<TASK>.tsv``
-(``index``, ``prediction``; words for the NLI tasks). Metrics: :mod:`.scoring`.
+for STS-B, on the [CLS] pooler or the masked mean of the tokens (``model.pooling``).
+Predictions: ``predictions.json`` and the GLUE server's ``<TASK>.tsv`` (``index``,
+``prediction``; words for the NLI tasks). Metrics: :mod:`.scoring`.
 """
 
 from __future__ import annotations
