@@ -148,6 +148,14 @@ class ModelConfig(Section):
     pretrained: bool  # false: the same architecture with random weights
 
 
+class PooledModelConfig(ModelConfig):
+    """A task whose head reads one vector per sequence (GLUE, multiple choice)."""
+    # cls: the architecture's pooler ([CLS], dense + tanh); mean: the masked mean of the
+    # last hidden states (what the bundled MiniLM was trained to give as a sentence embedding);
+    # auto: mean where the model directory's sentence-transformers config says so, else cls
+    pooling: Literal["auto", "cls", "mean"]
+
+
 class DataConfig(Section):
     """What every task's data section has; a task adds its own keys."""
 

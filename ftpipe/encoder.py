@@ -14,19 +14,20 @@ from .config import EncoderConfig
 from .errors import ModelError
 from .hub import OFFLINE_HINT, go_offline_unless_reachable
 from .io import atomic_dir
-from .models import resolve_model_path
+from .models import POOLING_CONFIG, resolve_model_path
 
-# What a transformers model directory needs; other files (sentence-transformers' pooling
-# config, READMEs) stay behind.
+# What a transformers model directory needs, plus sentence-transformers' pooling config
+# (``model.pooling: auto`` reads it); other files (READMEs) stay behind.
 KEEP = ("config.json", "*.safetensors", "*.bin", "tokenizer*", "vocab*", "merges.txt", "special_tokens_map.json",
-        "spiece.model", "sentencepiece.bpe.model", "*.py")
+        "spiece.model", "sentencepiece.bpe.model", "*.py", POOLING_CONFIG)
 
 
 def _copy(src: Path, dst: Path) -> None:
     for pattern in KEEP:
         for f in sorted(src.glob(pattern)):
             if f.is_file():
-                shutil.copy2(f, dst / f.name)
+                (dst / f.relative_to(src)).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(f, dst / f.relative_to(src))
 
 
 def _download(name: str, out: Path) -> None:

@@ -16,8 +16,11 @@ Fine-tuning methods (``train.method``):
 Sentence pooling (``<section>.model.pooling`` where a task offers it): ``cls`` keeps the
 architecture's pooler (BERT's dense + tanh on [CLS]); ``mean`` replaces it by the masked
 mean of the last hidden states, the sentence embedding a sentence-transformers model (the
-bundled MiniLM) was trained to give. The choice is saved in the model's config
-(``sentence_pooling``), so loading the trained model restores it.
+bundled MiniLM) was trained to give; ``auto`` is ``mean`` where the model directory says
+its encoder was trained to pool by the mean (sentence-transformers' ``1_Pooling/config.json``,
+which the fetch stage keeps) and ``cls`` otherwise (BERT, an ELECTRA discriminator, RoBERTa).
+The choice is saved in the model's config (``sentence_pooling``), so loading the trained
+model restores it.
 
 Safety: ``trust_remote_code`` only when a param asks for it; models are saved as
 safetensors (transformers loads any legacy ``.bin`` with ``torch.load(weights_only=True)``).
@@ -25,6 +28,7 @@ safetensors (transformers loads any legacy ``.bin`` with ``torch.load(weights_on
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +138,21 @@ def load_trained(model_dir: str | Path, auto_model: str) -> tuple[torch.nn.Modul
 # ---------------------------------------------------------------- sentence pooling
 
 POOLING_KEY = "sentence_pooling"  # in a saved model's config.json: how it pools a sentence
+POOLING_CONFIG = "1_Pooling/config.json"  # a sentence-transformers model's pooling
+
+
+def resolve_pooling(pooling: str, model_dir: str) -> str:
+    """``auto`` -> ``mean`` where ``model_dir`` holds a sentence-transformers pooling config
+    that pools by the mean of the tokens, else ``cls``; ``cls`` / ``mean`` stay."""
+    if pooling != "auto":
+        return pooling
+    path = Path(resolve_model_path(model_dir)) / POOLING_CONFIG
+    if not path.is_file():
+        return "cls"
+    try:
+        return "mean" if json.loads(path.read_text(encoding="utf-8")).get("pooling_mode_mean_tokens") else "cls"
+    except (ValueError, AttributeError) as e:
+        raise ModelError(f"{path}: not a sentence-transformers pooling config ({e})") from None
 
 
 class MeanPooler(torch.nn.Module):

@@ -216,6 +216,36 @@ def test_mc_head_trains_and_round_trips(tiny_model_dir, tokenizer, tmp_path, met
     np.testing.assert_allclose(before, choice_logits(loaded, feats, tokenizer.pad_token_id), atol=1e-4)
 
 
+def test_mc_mean_pooling_scores_each_candidate_by_its_token_mean(tiny_model_dir, tokenizer, tmp_path):
+    """mc.model.pooling: mean -> each candidate's score is the head on the masked mean of
+    its tokens (padding excluded), and the trained model loads back pooling the same way."""
+    import datasets
+
+    from ftpipe.models import MeanPooler
+
+    section = run_params("mc").task
+    section = section.model_copy(update={"model": section.model.model_copy(
+        update={"dir": str(tiny_model_dir), "pooling": "mean"})})
+    model = MC.build_model(section, 0, False, {}).eval()
+    feats = datasets.Dataset.from_dict(tokenize_choices(mc_records(), tokenizer, 32))
+    batch = MC.collator(tokenizer, feats.column_names)([{k: feats[0][k] for k in
+                                                         ("input_ids", "attention_mask", "token_type_ids", "labels")}])
+    batch.pop("labels")
+    with torch.no_grad():
+        logits = model(**batch).logits
+        flat = {k: v.view(-1, v.shape[-1]) for k, v in batch.items()}
+        hidden = model.bert(**flat).last_hidden_state
+    mask = flat["attention_mask"].unsqueeze(-1).float()
+    expected = model.classifier((hidden * mask).sum(1) / mask.sum(1)).view(1, -1)
+    torch.testing.assert_close(logits, expected, atol=1e-5, rtol=1e-5)
+    assert len(set(flat["attention_mask"].sum(-1).tolist())) > 1  # candidates of different lengths
+    save_model(model, tokenizer, tmp_path / "mc")
+    loaded, _ = load_trained(tmp_path / "mc", MC.auto_model)
+    assert isinstance(loaded.bert.pooler, MeanPooler)
+    np.testing.assert_allclose(choice_logits(loaded, feats, tokenizer.pad_token_id),
+                               choice_logits(model, feats, tokenizer.pad_token_id), atol=1e-5)
+
+
 def test_mc_model_learns_with_accumulation(tiny_model_dir, tokenizer, tmp_path):
     """The shared loop trains the multiple-choice head: accuracy on the training questions
     rises from chance to all right (the gold paragraph repeats the question's words)."""

@@ -121,3 +121,36 @@ def test_model_resolution(tmp_path):
         resolve_model_path(str(tmp_path))
     with pytest.raises(ModelError, match="not a model directory"):
         resolve_model_path(str(tmp_path / "missing"))
+
+
+def test_auto_pooling_follows_the_sentence_transformers_config(tmp_path):
+    """model.pooling: auto is mean only where the model directory says its encoder pools by
+    the mean of the tokens (sentence-transformers' 1_Pooling/config.json), else cls."""
+    import json
+
+    from ftpipe.models import POOLING_CONFIG, resolve_pooling
+
+    assert resolve_pooling("auto", "bundled") == "mean"  # the bundled MiniLM
+    d = tmp_path / "m"
+    d.mkdir()
+    (d / "config.json").write_text("{}")
+    assert resolve_pooling("auto", str(d)) == "cls"  # BERT, an ELECTRA discriminator: no such file
+    (d / POOLING_CONFIG).parent.mkdir()
+    (d / POOLING_CONFIG).write_text(json.dumps({"pooling_mode_cls_token": True, "pooling_mode_mean_tokens": False}))
+    assert resolve_pooling("auto", str(d)) == "cls"
+    (d / POOLING_CONFIG).write_text(json.dumps({"pooling_mode_mean_tokens": True}))
+    assert resolve_pooling("auto", str(d)) == "mean" and resolve_pooling("cls", str(d)) == "cls"
+    (d / POOLING_CONFIG).write_text("[1, 2")
+    with pytest.raises(ModelError, match="1_Pooling/config.json: not a sentence-transformers pooling config"):
+        resolve_pooling("auto", str(d))
+
+
+def test_fetch_keeps_the_pooling_config_beside_the_weights(tmp_path):
+    from ftpipe.config import EncoderConfig
+    from ftpipe.encoder import fetch
+    from ftpipe.models import POOLING_CONFIG, resolve_pooling
+
+    out = fetch(EncoderConfig(name="bundled", trust_remote_code=False), tmp_path / "encoder")
+    assert (out / POOLING_CONFIG).is_file() and (out / "model.safetensors").is_file()
+    assert not (out / "README.md").exists()  # what a model directory does not need stays behind
+    assert resolve_pooling("auto", str(out)) == "mean"

@@ -70,10 +70,13 @@ class Task:
 
     def build_model(self, section: TaskSection, seed: int, trust_remote_code: bool, meta: dict,
                     tokenizer: Any = None):
-        """The task's model (before the fine-tuning method is applied)."""
-        from ..models import load_model
+        """The task's model (before the fine-tuning method is applied), pooling as
+        ``model.pooling`` says where the task has that key."""
+        from ..models import load_model, resolve_pooling, use_mean_pooling
 
-        return load_model(section.model, self.auto_model, seed, trust_remote_code, **self.model_kwargs(meta))
+        model = load_model(section.model, self.auto_model, seed, trust_remote_code, **self.model_kwargs(meta))
+        pooling = resolve_pooling(getattr(section.model, "pooling", "cls"), section.model.dir)
+        return use_mean_pooling(model) if pooling == "mean" else model
 
     def save(self, model: Any, tokenizer: Any, out_dir: Path) -> None:
         """Write a trained model so the predict stage (and other tasks) can load it."""

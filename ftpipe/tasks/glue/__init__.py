@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import Field
 
-from ...config import DataConfig, ModelConfig, Name, Section
+from ...config import DataConfig, Name, PooledModelConfig, Section
 from ...errors import DataError, ParamsError
 from ...hub import is_hub_dir, load_split
 from ...io import read_json, read_text, write_json, write_text
@@ -45,12 +45,6 @@ class GlueTokenizeConfig(Section):
 
 class GluePredictConfig(Section):
     pass
-
-
-class GlueModelConfig(ModelConfig):
-    # cls: the architecture's pooler ([CLS], dense + tanh); mean: the masked mean of the
-    # last hidden states (what the bundled MiniLM was trained to give as a sentence embedding)
-    pooling: Literal["cls", "mean"]
 
 
 def load_glue(directory: str, name: str, layout: Layout, d: GlueDataConfig, labelled: bool,
@@ -103,7 +97,7 @@ class GlueTask(Task):
     data_config = GlueDataConfig
     tokenize_config = GlueTokenizeConfig
     predict_config = GluePredictConfig
-    model_config = GlueModelConfig
+    model_config = PooledModelConfig
     auto_model = "AutoModelForSequenceClassification"
     metric = "score"  # set per GLUE task (meta); see metric_for
 
@@ -162,12 +156,6 @@ class GlueTask(Task):
                  "unk_token_pct": check_vocabulary(enc["input_ids"], tokenizer, tokenizer.name_or_path,
                                                    f"{split} split")}
         return enc, stats
-
-    def build_model(self, section: Any, seed: int, trust_remote_code: bool, meta: dict, tokenizer: Any = None):
-        from ...models import use_mean_pooling
-
-        model = super().build_model(section, seed, trust_remote_code, meta, tokenizer)
-        return use_mean_pooling(model) if section.model.pooling == "mean" else model
 
     def model_kwargs(self, meta: dict) -> dict:
         layout = LAYOUTS[meta["glue_task"]]

@@ -5,7 +5,8 @@ candidate paragraphs: given by the ADL format, else derived (:mod:`.candidates`)
 feature per question: ``k`` sequences ``[CLS] question [SEP] paragraph [SEP]`` (the
 paragraph truncated to ``max_length``, the question never), nested as lists of ``k``
 rows, and ``labels`` (the gold index; -1 when unknown, as in a test set). Head:
-``AutoModelForMultipleChoice``. Predictions: ``choices.json`` (the pick and every
+``AutoModelForMultipleChoice``, one score per candidate from its [CLS] pooler or the masked
+mean of its tokens (``model.pooling``, as GLUE's). Predictions: ``choices.json`` (the pick and every
 candidate's score). Metrics: accuracy and mean cross-entropy.
 """
 
@@ -19,7 +20,7 @@ import torch
 from pydantic import Field
 
 from ...batching import MODEL_INPUTS
-from ...config import DataConfig, Section
+from ...config import DataConfig, PooledModelConfig, Section
 from ...errors import DataError
 from ...io import read_json, read_jsonl, write_json
 from ...records import check_overlap, data_file, split_records
@@ -74,6 +75,7 @@ class MCTask(Task):
     data_config = MCDataConfig
     tokenize_config = MCTokenizeConfig
     predict_config = MCPredictConfig
+    model_config = PooledModelConfig
     auto_model = "AutoModelForMultipleChoice"
     metric = "accuracy"
 
