@@ -90,8 +90,16 @@ class LoraConfig(Section):
     r: PositiveInt
     alpha: PositiveNumber
     dropout: Fraction
-    target_modules: list[Name] | None  # null: the architecture's attention query/value
+    # null: the architecture's attention query/value (the LoRA paper's); all-linear: every
+    # Linear layer of the encoder (attention, feed-forward, a [CLS] pooler), never the head
+    target_modules: list[Name] | str | None
     use_rslora: bool  # scale by alpha/sqrt(r), so high ranks still train
+
+    @model_validator(mode="after")
+    def _targets(self):
+        check(not isinstance(self.target_modules, str) or self.target_modules == "all-linear", "target_modules",
+              f"null | all-linear | a list of module names, not {self.target_modules!r}")
+        return self
 
 
 class MethodLr(Section):

@@ -227,6 +227,14 @@ def head_names(model: torch.nn.Module) -> list[str]:
 
 
 def lora_targets(model: torch.nn.Module, lora: LoraConfig) -> list[str]:
+    """Module names for LoRA: the configured list, ``all-linear`` (every ``nn.Linear``
+    outside the task head, by full name, since a head is trained whole through
+    ``modules_to_save`` and suffixes such as ``dense`` also occur inside heads), or the
+    architecture's attention query/value."""
+    if lora.target_modules == "all-linear":
+        heads = set(head_names(model))
+        return [name for name, module in model.named_modules()
+                if isinstance(module, torch.nn.Linear) and name.split(".")[0] not in heads]
     if lora.target_modules:
         return list(lora.target_modules)
     model_type = getattr(model.config, "model_type", "")

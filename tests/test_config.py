@@ -113,6 +113,7 @@ def _set(data, key, value):
     ("train.layer_decay", 0, "train.layer_decay"),
     ("train.warmup_steps", 100, "train.warmup_steps: invalid value; allowed: 0 while warmup_ratio is set"),
     ("train.lora.r", 0, "train.lora.r"),
+    ("train.lora.target_modules", "all_linear", "train.lora.target_modules"),
     ("qa.tokenize.stride", 384, "qa.tokenize.stride: invalid value; allowed: 0 <= stride < max_length (384)"),
     ("qa.data.eval_size", 1.0, "qa.data.eval_size"),
     ("qa.data.bad_records", "ignore", "error | skip | repair"),

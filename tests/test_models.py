@@ -52,6 +52,30 @@ def test_lora_counts_match_the_formula(tiny_model_dir, r):
     assert all("lora_" in n or "qa_outputs" in n for n in trainable)
 
 
+@pytest.mark.parametrize("r", [2, 8])
+def test_lora_all_linear_wraps_every_encoder_linear(tiny_model_dir, r):
+    m = apply_method(tiny(tiny_model_dir), train_config(method="lora", lora={"r": r, "target_modules": "all-linear"}))
+    # per layer: query, key, value, attention output (H -> H), intermediate (H -> I), output (I -> H)
+    adapters = L * r * (4 * 2 * H + 2 * (H + I))
+    assert count_parameters(m)["trainable_params"] == adapters + 2 * H + 2
+    wrapped = {n.rsplit(".lora_A", 1)[0] for n, _ in m.named_parameters() if ".lora_A." in n}
+    assert len(wrapped) == 6 * L and not any("qa_outputs" in n for n in wrapped)
+
+
+def test_lora_all_linear_keeps_the_classifier_whole(tiny_model_dir):
+    """A [CLS] classifier's pooler is adapted like the encoder; the head is trained whole,
+    never wrapped (ELECTRA's head has a ``dense`` of its own: names are full, not suffixes)."""
+    from transformers import AutoModelForSequenceClassification
+
+    m = load_model(ModelConfig(dir=str(tiny_model_dir), pretrained=True), AutoModelForSequenceClassification, 1,
+                   num_labels=3)
+    m = apply_method(m, train_config(method="lora", lora={"r": 2, "target_modules": "all-linear"}))
+    names = [n for n, p in m.named_parameters() if p.requires_grad]
+    assert any("pooler.dense.lora_A" in n for n in names)
+    assert not any("classifier" in n and "lora_" in n for n in names)
+    assert any("classifier" in n and "modules_to_save" in n for n in names)
+
+
 def test_unknown_architecture_needs_explicit_lora_targets(tiny_model_dir):
     m = tiny(tiny_model_dir)
     m.config.model_type = "mystery"
