@@ -57,7 +57,16 @@ def cpu_has_native_bf16() -> bool:
 
 
 def time_step(dtype: torch.dtype | None, repeats: int = 3) -> float:
-    """Best time of a Linear forward + backward (the shape of a small encoder's FFN)."""
+    """Best time of a Linear forward + backward (the shape of a small encoder's FFN).
+
+    Grad mode is forced on: the first ``precision: auto`` of a process may be resolved inside
+    inference (``forward_rows`` runs under ``torch.inference_mode``), where the backward would
+    fail with "element 0 of tensors does not require grad"."""
+    with torch.inference_mode(False), torch.enable_grad():
+        return _best_step_time(dtype, repeats)
+
+
+def _best_step_time(dtype: torch.dtype | None, repeats: int) -> float:
     torch.manual_seed(0)
     layer = torch.nn.Linear(384, 1536)
     x = torch.randn(256, 384, requires_grad=True)

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -220,6 +222,18 @@ def test_the_calibration_runs_once_per_machine_and_is_cached(tmp_path, monkeypat
     cached = __import__("json").loads((tmp_path / "ftpipe" / "precision.json").read_text())
     assert cached[precision.machine_key()] == {"fp32_s": 0.01, "bf16_s": 0.02, "choice": "fp32"}
     assert precision.resolve_precision("fp32") == "no" and precision.resolve_precision("bf16") == "bf16"
+
+
+def test_the_calibration_also_runs_inside_inference(tmp_path, monkeypatch):
+    """predict (and the per-epoch evaluation) may be the first to resolve ``auto``, inside
+    torch.inference_mode: the timed backward must still run, and the choice be cached."""
+    from ftpipe import precision
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    with torch.inference_mode():
+        choice = precision.calibrated_cpu_choice()
+    assert choice in ("fp32", "bf16")
+    assert json.loads((tmp_path / "ftpipe" / "precision.json").read_text())[precision.machine_key()]["choice"] == choice
 
 
 def test_electra_schedule_multiplies_the_warmup_ramp_onto_the_decay():
