@@ -93,6 +93,7 @@ class Trainer:
         self.best: dict | None = None
         self.step = 0
         self.start_epoch, self.skip_batches = 0, 0
+        self.saved_step = 0  # the step of the last resumable state (checkpoint_every counts from it)
         self.acc = {"loss_sum": 0.0, "loss_n": 0, "epoch_loss_sum": 0.0, "epoch_loss_n": 0}
         self.resume_rng: dict | None = None
         self.log = self._resume_or_start()
@@ -107,6 +108,7 @@ class Trainer:
         saved_rng = checkpoint.restore(self.ckpt, self.accelerator.unwrap_model(self.model), self.optimizer,
                                        self.scheduler)
         self.start_epoch, self.skip_batches, self.step = state["epoch"], state["batches_done"], state["step"]
+        self.saved_step = self.step
         self.best, self.acc = state["best"], state["acc"]
         if self.skip_batches == 0:  # saved at an epoch end, before the next loader iteration began
             checkpoint.restore_rng(saved_rng)
@@ -119,11 +121,19 @@ class Trainer:
     def save_checkpoint(self, epoch: int, batches_done: int) -> None:
         if self.ckpt is None or not self.accelerator.is_main_process:
             return
+        self.saved_step = self.step
         checkpoint.save(self.ckpt, self.key, self.accelerator.unwrap_model(self.model), self.optimizer,
                         self.scheduler, {"epoch": epoch, "batches_done": batches_done, "step": self.step,
                                          "best": self.best, "acc": self.acc,
                                          "log": {"steps": self.log.steps, "epochs": self.log.epochs,
                                                  "evals": self.log.evals}})
+
+    def _checkpoint_due(self) -> bool:
+        """At most ``checkpoint_every`` optimizer steps are lost to a kill: the state is
+        written once that many steps have passed since the last one, at the step or at an
+        epoch end (0: at every epoch end). Each write is the whole model and optimiser
+        (~270 MB for MiniLM), so short epochs do not each pay for one."""
+        return self.step - self.saved_step >= self.cfg.checkpoint_every
 
     # ------------------------------------------------------------ one epoch
     def _batches(self, epoch: int):
@@ -168,8 +178,7 @@ class Trainer:
                 if self.time_limit_s is not None and (self.t_train + time.perf_counter() - t0
                                                       - (self.t_eval - evals_before)) >= self.time_limit_s:
                     return True  # a wall-clock budget (benchmarks: RTD vs MLM at equal time)
-                if self.cfg.checkpoint_every and self.step % self.cfg.checkpoint_every == 0 \
-                        and batches_done < len(self.loader):
+                if self.cfg.checkpoint_every and self._checkpoint_due() and batches_done < len(self.loader):
                     self.save_checkpoint(epoch, batches_done)
             return False
         finally:  # mid-epoch evaluations (eval_every) are not training time
@@ -246,9 +255,10 @@ class Trainer:
         for epoch in range(self.start_epoch, self.cfg.epochs):
             done = self.run_epoch(epoch)
             self.end_epoch(epoch)
-            if done:
-                break
-            self.save_checkpoint(epoch + 1, 0)
+            if done or epoch + 1 == self.cfg.epochs:
+                break  # nothing left to resume
+            if self._checkpoint_due():
+                self.save_checkpoint(epoch + 1, 0)
             self._window_reset()  # evaluation time is not training throughput
         if self.ckpt is not None and self.accelerator.is_main_process:
             shutil.rmtree(self.ckpt, ignore_errors=True)

@@ -97,8 +97,11 @@ def test_params_change_reruns_only_what_it_touches(repro_project):
     assert "train@mc" in stages and not stages & {"prepare@qa", "tokenize@qa", "train@qa", "predict@qa"}
 
     # a GLUE key reruns only that GLUE task's stages
+    # (evaluate@cola reruns only if the predictions changed: a tiny model may predict the
+    # majority class after 1 epoch as after 2, and DVC then rightly skips the scoring)
     stages = ran(sh("dvc exp run -S cola.train.epochs=1", project).stdout) - {"validate"}
-    assert stages == {"train@cola", "predict@cola", "evaluate@cola", "plot@cola"}, stages
+    assert {"train@cola", "predict@cola", "plot@cola"} <= stages <= {"train@cola", "predict@cola", "evaluate@cola",
+                                                                    "plot@cola"}, stages
 
     # the checkpoint the predict stages load: predict, evaluate and the chain only
     stages = ran(sh("dvc exp run -S predict.checkpoint=best", project).stdout) - {"validate"}

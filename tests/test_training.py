@@ -180,6 +180,21 @@ def test_killed_run_resumes_to_identical_numbers(tiny_model_dir, tokenizer, tmp_
         assert torch.equal(va, vb), ka
 
 
+@pytest.mark.parametrize("every,steps", [(0, [3, 6]), (4, [4, 8]), (1, [1, 2, 3, 4, 5, 6, 7, 8])])
+def test_resumable_state_is_written_every_n_steps_and_never_after_the_last_epoch(
+        every, steps, tiny_model_dir, tokenizer, tmp_path, monkeypatch):
+    """3 batches per epoch, 3 epochs: 0 writes at each epoch end but the last; N writes once N
+    steps have passed since the last write, mid-epoch or at an epoch end."""
+    from ftpipe import checkpoint
+
+    written, save = [], checkpoint.save
+    monkeypatch.setattr(checkpoint, "save", lambda d, k, m, o, s, state: (written.append(state["step"]),
+                                                                        save(d, k, m, o, s, state)))
+    cfg = train_config(epochs=3, batch_size=2, precision="fp32", checkpoint_every=every)
+    result, _ = run_fit(tiny_model_dir, tokenizer, tmp_path, cfg)
+    assert result.steps == 9 and written == steps
+
+
 def test_checkpoint_of_other_params_is_not_resumed(tiny_model_dir, tokenizer, tmp_path, capsys):
     cfg = train_config(epochs=2, batch_size=2, precision="fp32", checkpoint_every=1)
     exs, train, ev, rows = tiny_setup(tokenizer)
