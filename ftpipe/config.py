@@ -86,6 +86,9 @@ class EncoderConfig(Section):
     trust_remote_code: bool
 
 
+ALL_LINEAR = "all-linear"  # LoRA target_modules: every Linear of the encoder
+
+
 class LoraConfig(Section):
     r: PositiveInt
     alpha: PositiveNumber
@@ -97,8 +100,8 @@ class LoraConfig(Section):
 
     @model_validator(mode="after")
     def _targets(self):
-        check(not isinstance(self.target_modules, str) or self.target_modules == "all-linear", "target_modules",
-              f"null | all-linear | a list of module names, not {self.target_modules!r}")
+        check(not isinstance(self.target_modules, str) or self.target_modules == ALL_LINEAR, "target_modules",
+              f"null | {ALL_LINEAR} | a list of module names, not {self.target_modules!r}")
         return self
 
 

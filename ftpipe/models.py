@@ -34,7 +34,7 @@ from typing import Any
 
 import torch
 
-from .config import LoraConfig, ModelConfig, TrainConfig
+from .config import ALL_LINEAR, LoraConfig, ModelConfig, TrainConfig
 from .errors import ModelError, ParamsError
 
 BUNDLED = "bundled"
@@ -231,7 +231,7 @@ def lora_targets(model: torch.nn.Module, lora: LoraConfig) -> list[str]:
     outside the task head, by full name, since a head is trained whole through
     ``modules_to_save`` and suffixes such as ``dense`` also occur inside heads), or the
     architecture's attention query/value."""
-    if lora.target_modules == "all-linear":
+    if lora.target_modules == ALL_LINEAR:
         heads = set(head_names(model))
         return [name for name, module in model.named_modules()
                 if isinstance(module, torch.nn.Linear) and name.split(".")[0] not in heads]
