@@ -176,8 +176,9 @@ def test_queued_grid_runs_and_appears_in_the_report(repro_project):
 
     project, _, _ = repro_project
     sh("git add -A && git commit -qm grid-baseline --allow-empty", project)
-    # the grid form: a fixed key beside a swept one
-    sh("dvc exp run --queue -S train.method=lora -S 'train.lora.r=2,4'", project)
+    # the grid form: a fixed key beside a swept one, kept to QA's stages by targets
+    # (the shared train section reaches every task: without them each experiment retrains all)
+    sh("dvc exp run --queue -S train.method=lora -S 'train.lora.r=2,4' evaluate@qa plot@qa", project)
     sh("dvc queue start -j 1", project)
     deadline = time.time() + 900
     while time.time() < deadline:
