@@ -119,9 +119,9 @@ class Trainer:
         return RunLog(self.log_dir, log["steps"], log["epochs"], log.get("evals"))
 
     def save_checkpoint(self, epoch: int, batches_done: int) -> None:
+        self.saved_step = self.step  # on every process, so that all count from the same step
         if self.ckpt is None or not self.accelerator.is_main_process:
             return
-        self.saved_step = self.step
         checkpoint.save(self.ckpt, self.key, self.accelerator.unwrap_model(self.model), self.optimizer,
                         self.scheduler, {"epoch": epoch, "batches_done": batches_done, "step": self.step,
                                          "best": self.best, "acc": self.acc,
