@@ -163,6 +163,28 @@ def test_save_writes_what_fine_tuning_and_continuing_load(tokenizer, tmp_path):
     assert again.generator.electra.embeddings is again.discriminator.electra.embeddings
 
 
+def test_a_continued_sentence_encoder_keeps_pooling_by_the_mean(tiny_model_dir, tokenizer, tmp_path):
+    """Continued from a sentence-transformers encoder (the bundled MiniLM pools by the mean),
+    the saved discriminator says so too: a task's `pooling: auto` stays `mean` on the hand-off."""
+    import shutil
+
+    from ftpipe.models import POOLING_CONFIG, resolve_pooling
+
+    start = tmp_path / "start"
+    shutil.copytree(tiny_model_dir, start)
+    (start / POOLING_CONFIG).parent.mkdir()
+    (start / POOLING_CONFIG).write_text('{"pooling_mode_mean_tokens": true}')
+    save(build(model_cfg(pretrained=True), str(start), tokenizer, seed=0, trust=False), tokenizer, tmp_path / "a")
+    assert resolve_pooling("auto", str(tmp_path / "a" / "discriminator")) == "mean"
+    # and on once more from that pair; an encoder without the config (BERT, ELECTRA) stays cls
+    again = build(model_cfg(pretrained=True), str(tmp_path / "a"), tokenizer, seed=0, trust=False)
+    save(again, tokenizer, tmp_path / "b")
+    assert resolve_pooling("auto", str(tmp_path / "b" / "discriminator")) == "mean"
+    save(build(model_cfg(pretrained=True), str(tiny_model_dir), tokenizer, seed=0, trust=False), tokenizer,
+         tmp_path / "c")
+    assert resolve_pooling("auto", str(tmp_path / "c" / "discriminator")) == "cls"
+
+
 def test_pretrain_params_that_cannot_apply(tmp_path):
     import yaml
 

@@ -26,6 +26,9 @@ from torch import nn
 from torch.nn import functional as F
 from transformers.utils import ModelOutput
 
+from ...io import write_text
+from ...models import POOLING_CONFIG
+
 # ELECTRA-Small (the paper's Table 6) and a size for CPU runs; the generator is
 # ``generator_size`` of the discriminator in hidden size, heads and intermediate size.
 SIZES = {
@@ -83,6 +86,7 @@ class ReplacedTokenDetection(nn.Module):
         self.discriminator, self.generator, self.head = discriminator, generator, head
         self.config = discriminator.config  # layer-wise lr decay and LoRA look here
         self.objective, self.cfg, self.mask_id = cfg.objective, cfg, mask_id
+        self.pooling_config: str | None = None  # the starting encoder's sentence pooling, kept on saving
         self.register_buffer("special_ids", torch.tensor(sorted(set(special_ids))), persistent=False)
         if generator is not None:  # one embedding module; generator output tied to its input
             generator.electra.embeddings = embeddings_of(discriminator)
@@ -228,7 +232,13 @@ def build(cfg: Any, path: str | None, tokenizer: Any, seed: int, trust: bool) ->
     if cfg.objective == "rtd":
         gen = (ElectraForMaskedLM.from_pretrained(gen_dir) if gen_dir is not None
                else ElectraForMaskedLM(generator_config(disc.config, cfg.generator_size)))
-    return ReplacedTokenDetection(disc, gen, tokenizer.all_special_ids, tokenizer.mask_token_id, cfg, head)
+    model = ReplacedTokenDetection(disc, gen, tokenizer.all_special_ids, tokenizer.mask_token_id, cfg, head)
+    if cfg.pretrained and (disc_dir / POOLING_CONFIG).is_file():
+        # a sentence-transformers encoder (the bundled MiniLM) pools sentences by the mean;
+        # its continued discriminator keeps saying so, or a task's `pooling: auto` would
+        # switch to [CLS] on the hand-off (CoLA with mean pooling: README, "Pretraining")
+        model.pooling_config = (disc_dir / POOLING_CONFIG).read_text(encoding="utf-8")
+    return model
 
 
 def save(model: nn.Module, tokenizer: Any, out_dir: str | Path) -> None:
@@ -240,6 +250,9 @@ def save(model: nn.Module, tokenizer: Any, out_dir: str | Path) -> None:
     out = Path(out_dir)
     model.discriminator.save_pretrained(out / "discriminator", safe_serialization=True)
     tokenizer.save_pretrained(out / "discriminator")
+    if model.pooling_config is not None:
+        (out / "discriminator" / POOLING_CONFIG).parent.mkdir(exist_ok=True)
+        write_text(out / "discriminator" / POOLING_CONFIG, model.pooling_config)
     if model.head is not None:
         save_file({k: v.contiguous() for k, v in model.head.state_dict().items()},
                   str(out / "discriminator" / "rtd_head.safetensors"))
