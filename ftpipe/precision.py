@@ -85,10 +85,14 @@ def choose(fp32_s: float, bf16_s: float) -> str:
 
 
 def machine_key() -> str:
+    """What the choice depends on. Besides the CPU: the kernels torch may use on it, which
+    ATEN_CPU_CAPABILITY and ONEDNN_MAX_CPU_ISA can cap (capped at AVX2 on an AMX CPU, bf16
+    is emulated and ~60x slower there, so a choice cached uncapped must not apply)."""
     from .machine import cpu_info
 
     cpu, flags = cpu_info()
-    return f"{cpu}|{','.join(flags)}|torch {torch.__version__}|{torch.get_num_threads()} threads"
+    isa = f"{torch.backends.cpu.get_cpu_capability()}, onednn {os.environ.get('ONEDNN_MAX_CPU_ISA', 'all')}"
+    return f"{cpu}|{','.join(flags)}|{isa}|torch {torch.__version__}|{torch.get_num_threads()} threads"
 
 
 def calibrated_cpu_choice(timer: Callable[[torch.dtype | None], float] = time_step) -> str:

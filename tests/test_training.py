@@ -237,6 +237,11 @@ def test_the_calibration_runs_once_per_machine_and_is_cached(tmp_path, monkeypat
     cached = __import__("json").loads((tmp_path / "ftpipe" / "precision.json").read_text())
     assert cached[precision.machine_key()] == {"fp32_s": 0.01, "bf16_s": 0.02, "choice": "fp32"}
     assert precision.resolve_precision("fp32") == "no" and precision.resolve_precision("bf16") == "bf16"
+    # kernels capped below the CPU's (bf16 emulated there): measured again, not read from the cache
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2")
+    assert precision.calibrated_cpu_choice(lambda dtype: 0.02 if dtype is None else 0.01) == "bf16"
+    assert len(json.loads((tmp_path / "ftpipe" / "precision.json").read_text())) == 2
 
 
 def test_the_calibration_also_runs_inside_inference(tmp_path, monkeypatch):
