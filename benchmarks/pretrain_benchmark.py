@@ -10,6 +10,9 @@
         --random-like models/bench/rtd/final/discriminator --tasks qa,cola,stsb --seeds 1,2,3
     # (c) continued RTD pretraining of the bundled MiniLM
     python benchmarks/pretrain_benchmark.py budget --continue-from bundled --minutes 30 --out-dir models/bench/minilm
+    # ... another seed of it at the same schedule (steps, not minutes: contention cannot change
+    # it; 2098 is the step count the 30-minute run above planned on the AMX box)
+    python benchmarks/pretrain_benchmark.py budget --continue-from bundled --max-steps 2098 -S seed=1 ...
 
 The pretrain section of params.yaml supplies every other setting (-S overrides it). The
 saved discriminator (<out-dir>/final/discriminator) is what the fine-tuning benchmarks take
@@ -87,6 +90,8 @@ def budget(args) -> dict:
         overrides += [f"pretrain.model.dir={args.continue_from}", "pretrain.model.pretrained=true"]
     params, task, splits, meta, tok, feats, stats = setup(overrides)
     t0 = time.perf_counter()
+    if args.max_steps:  # a fixed length (e.g. another seed of an earlier budget run): no calibration
+        return _budget_run(args, params, task, splits, meta, tok, feats, stats, None, args.max_steps, t0)
     # The lr schedule (warmup, decay to 0) needs the run's length in steps: a short timed
     # run of the same model gives the step rate, the budget becomes max_steps, and the
     # wall-clock limit stays as a backstop. Without this, epochs=1000 would stretch the
@@ -96,12 +101,18 @@ def budget(args) -> dict:
     _, probe, _ = run(calib, task, splits, meta, tok, feats, None)
     s_per_step = probe.train_time_s / probe.steps
     max_steps = max(1, int(args.minutes * 60 / s_per_step))
-    params.train = params.train.model_copy(update={"max_steps": max_steps})
     print(json.dumps({"calibration_s_per_step": round(s_per_step, 4), "max_steps": max_steps}), flush=True)
-    model, result, counts = run(params, task, splits, meta, tok, feats, args.minutes * 60 * 1.05)
+    return _budget_run(args, params, task, splits, meta, tok, feats, stats, s_per_step, max_steps, t0)
+
+
+def _budget_run(args, params, task, splits, meta, tok, feats, stats, s_per_step, max_steps, t0) -> dict:
+    params.train = params.train.model_copy(update={"max_steps": max_steps})
+    limit_s = args.minutes * 60 * 1.05 if s_per_step else None  # the wall-clock backstop of a timed budget
+    model, result, counts = run(params, task, splits, meta, tok, feats, limit_s)
     task.save(model, tok, Path(args.out_dir) / "final")
     return {**machine(), "objective": args.objective, "continue_from": args.continue_from, "minutes": args.minutes,
-            **counts, "data": stats, "calibration_s_per_step": round(s_per_step, 4), "max_steps": max_steps,
+            "seed": params.seed, **counts, "data": stats,
+            "calibration_s_per_step": round(s_per_step, 4) if s_per_step else None, "max_steps": max_steps,
             "steps": result.steps, "train_time_s": round(result.train_time_s, 1),
             "examples_per_s": round(result.features_per_s, 2), "tokens_per_s": round(result.tokens_per_s, 1),
             "per_epoch": result.epochs, "evals": result.log.evals, "total_s": round(time.perf_counter() - t0, 1),
@@ -162,6 +173,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--objective", choices=["rtd", "mlm"], default="rtd")
     ap.add_argument("--minutes", type=float, default=20)
+    ap.add_argument("--max-steps", type=int, default=None, help="budget: this many steps, no timing")
     ap.add_argument("--calibrate-steps", type=int, default=30, help="budget: steps timed to set max_steps")
     ap.add_argument("--continue-from", default=None, help="a model dir or 'bundled' (pretrained: true)")
     ap.add_argument("--out-dir", default=str(REPO / "models" / "bench" / "pretrain"))

@@ -87,7 +87,7 @@ def choose(fp32_s: float, bf16_s: float) -> str:
 def machine_key() -> str:
     """What the choice depends on. Besides the CPU: the kernels torch may use on it, which
     ATEN_CPU_CAPABILITY and ONEDNN_MAX_CPU_ISA can cap (capped at AVX2 on an AMX CPU, bf16
-    is emulated and ~60x slower there, so a choice cached uncapped must not apply)."""
+    is emulated and ~20x slower than fp32 there: a choice cached uncapped must not apply)."""
     from .machine import cpu_info
 
     cpu, flags = cpu_info()
