@@ -90,22 +90,9 @@ def budget(args) -> dict:
         overrides += [f"pretrain.model.dir={args.continue_from}", "pretrain.model.pretrained=true"]
     params, task, splits, meta, tok, feats, stats = setup(overrides)
     t0 = time.perf_counter()
-    if args.max_steps:  # a fixed length (e.g. another seed of an earlier budget run): no calibration
-        return _budget_run(args, params, task, splits, meta, tok, feats, stats, None, args.max_steps, t0)
-    # The lr schedule (warmup, decay to 0) needs the run's length in steps: a short timed
-    # run of the same model gives the step rate, the budget becomes max_steps, and the
-    # wall-clock limit stays as a backstop. Without this, epochs=1000 would stretch the
-    # warmup over the whole budget.
-    calib = copy.copy(params)
-    calib.train = params.train.model_copy(update={"max_steps": args.calibrate_steps, "eval_every": 0})
-    _, probe, _ = run(calib, task, splits, meta, tok, feats, None)
-    s_per_step = probe.train_time_s / probe.steps
-    max_steps = max(1, int(args.minutes * 60 / s_per_step))
-    print(json.dumps({"calibration_s_per_step": round(s_per_step, 4), "max_steps": max_steps}), flush=True)
-    return _budget_run(args, params, task, splits, meta, tok, feats, stats, s_per_step, max_steps, t0)
-
-
-def _budget_run(args, params, task, splits, meta, tok, feats, stats, s_per_step, max_steps, t0) -> dict:
+    # --max-steps: a fixed length (e.g. another seed of an earlier budget run), no timing
+    s_per_step, max_steps = ((None, args.max_steps) if args.max_steps
+                             else steps_for_budget(args, params, task, splits, meta, tok, feats))
     params.train = params.train.model_copy(update={"max_steps": max_steps})
     limit_s = args.minutes * 60 * 1.05 if s_per_step else None  # the wall-clock backstop of a timed budget
     model, result, counts = run(params, task, splits, meta, tok, feats, limit_s)
@@ -117,6 +104,20 @@ def _budget_run(args, params, task, splits, meta, tok, feats, stats, s_per_step,
             "examples_per_s": round(result.features_per_s, 2), "tokens_per_s": round(result.tokens_per_s, 1),
             "per_epoch": result.epochs, "evals": result.log.evals, "total_s": round(time.perf_counter() - t0, 1),
             "saved": str(Path(args.out_dir) / "final")}
+
+
+def steps_for_budget(args, params, task, splits, meta, tok, feats) -> tuple[float, int]:
+    """(seconds per step, steps in args.minutes). The lr schedule (warmup, decay to 0) needs
+    the run's length in steps: a short timed run of the same model gives the step rate, the
+    budget becomes max_steps, and the wall-clock limit stays as a backstop. Without this,
+    epochs=1000 would stretch the warmup over the whole budget."""
+    calib = copy.copy(params)
+    calib.train = params.train.model_copy(update={"max_steps": args.calibrate_steps, "eval_every": 0})
+    _, probe, _ = run(calib, task, splits, meta, tok, feats, None)
+    s_per_step = probe.train_time_s / probe.steps
+    max_steps = max(1, int(args.minutes * 60 / s_per_step))
+    print(json.dumps({"calibration_s_per_step": round(s_per_step, 4), "max_steps": max_steps}), flush=True)
+    return s_per_step, max_steps
 
 
 # Downstream tasks of (b): the embedded QA sample, real CoLA and STS-B (full training sets,
