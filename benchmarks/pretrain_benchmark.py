@@ -13,6 +13,9 @@
     # ... another seed of it at the same schedule (steps, not minutes: contention cannot change
     # it; 2098 is the step count the 30-minute run above planned on the AMX box)
     python benchmarks/pretrain_benchmark.py budget --continue-from bundled --max-steps 2098 -S seed=1 ...
+    # ... the same schedule on more and more varied text: every English training split in
+    # ../shared/data (mixed_text(): SQuAD, CoNLL-2000's WSJ, CoLA's and STS-B's sentences)
+    python benchmarks/pretrain_benchmark.py budget --continue-from bundled --max-steps 2098 --text mixed ...
 
 The pretrain section of params.yaml supplies every other setting (-S overrides it). The
 saved discriminator (<out-dir>/final/discriminator) is what the fine-tuning benchmarks take
@@ -25,6 +28,7 @@ import argparse
 import copy
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -35,13 +39,47 @@ from ftpipe.machine import machine  # noqa: E402
 
 SQUAD = SHARED / "squad_v1.1"
 SQUAD_FILE = "train-v1.1-subset-first44articles.json"
+MIXED_DIR = Path(tempfile.gettempdir()) / "ftpipe_bench_text"  # derived from ../shared/data, never the repo
+MIXED_FILE = "mixed_train_text.txt"
 
 
-def setup(overrides: list[str]):
+def _blocks(sentences: list[str], per_doc: int) -> list[str]:
+    return ["\n".join(sentences[i:i + per_doc]) for i in range(0, len(sentences), per_doc)]
+
+
+def _tsv_column(path: Path, column: int, header: bool) -> list[str]:
+    rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()[int(header):]]
+    return [r[column].strip() for r in rows if len(r) > column and r[column].strip()]
+
+
+def mixed_text() -> tuple[Path, str]:
+    """--text mixed: the training splits only (so no dev or test set of ../shared/data is
+    seen in pretraining) of every English source there, one .txt (documents between blank
+    lines, a sentence a line): the SQuAD subset's paragraphs, CoNLL-2000's WSJ sentences
+    (6 consecutive ones a document), CoLA's and STS-B's training sentences without their
+    labels (12 a document; task-adaptive pretraining as in Gururangan et al. 2020)."""
+    squad = json.loads((SQUAD / SQUAD_FILE).read_text(encoding="utf-8"))
+    docs = list(dict.fromkeys(p["context"] for a in squad["data"] for p in a["paragraphs"]))
+    conll = [" ".join(line.split(" ")[0] for line in block.splitlines()).replace(" n't", "n't")
+             for block in (SHARED / "conll2000" / "train.txt").read_text(encoding="utf-8").split("\n\n")
+             if block.strip()]
+    cola = _tsv_column(SHARED / "glue" / "CoLA" / "train.tsv", 3, header=False)
+    sts = (SHARED / "glue" / "STS-B" / "train.tsv")
+    stsb = list(dict.fromkeys(_tsv_column(sts, 7, True) + _tsv_column(sts, 8, True)))
+    docs += _blocks(conll, 6) + _blocks(cola, 12) + _blocks(stsb, 12)
+    MIXED_DIR.mkdir(parents=True, exist_ok=True)
+    (MIXED_DIR / MIXED_FILE).write_text("\n\n".join(docs) + "\n", encoding="utf-8")
+    print(json.dumps({"mixed_text": str(MIXED_DIR / MIXED_FILE), "documents": len(docs), "conll_sentences": len(conll),
+                      "cola_sentences": len(cola), "stsb_sentences": len(stsb)}), flush=True)
+    return MIXED_DIR, MIXED_FILE
+
+
+def setup(overrides: list[str], text: str = "squad"):
     from ftpipe.models import load_tokenizer
     from ftpipe.verbs import task_of
 
-    params = section_params("pretrain", [f"pretrain.data.dir={SQUAD}", f"pretrain.data.train={SQUAD_FILE}",
+    directory, name = mixed_text() if text == "mixed" else (SQUAD, SQUAD_FILE)
+    params = section_params("pretrain", [f"pretrain.data.dir={directory}", f"pretrain.data.train={name}",
                                          "pretrain.data.eval_size=0.05", "pretrain.train.checkpoint_every=0",
                                          *overrides])
     task = task_of(params)
@@ -88,7 +126,7 @@ def budget(args) -> dict:
         overrides += ["pretrain.model.mask_token_prob=0.8", "pretrain.model.random_token_prob=0.1"]
     if args.continue_from:
         overrides += [f"pretrain.model.dir={args.continue_from}", "pretrain.model.pretrained=true"]
-    params, task, splits, meta, tok, feats, stats = setup(overrides)
+    params, task, splits, meta, tok, feats, stats = setup(overrides, args.text)
     t0 = time.perf_counter()
     # --max-steps: a fixed length (e.g. another seed of an earlier budget run), no timing
     s_per_step, max_steps = ((None, args.max_steps) if args.max_steps
@@ -97,8 +135,8 @@ def budget(args) -> dict:
     limit_s = args.minutes * 60 * 1.05 if s_per_step else None  # the wall-clock backstop of a timed budget
     model, result, counts = run(params, task, splits, meta, tok, feats, limit_s)
     task.save(model, tok, Path(args.out_dir) / "final")
-    return {**machine(), "objective": args.objective, "continue_from": args.continue_from, "minutes": args.minutes,
-            "seed": params.seed, **counts, "data": stats,
+    return {**machine(), "objective": args.objective, "text": args.text, "continue_from": args.continue_from,
+            "minutes": args.minutes, "seed": params.seed, **counts, "data": stats,
             "calibration_s_per_step": round(s_per_step, 4) if s_per_step else None, "max_steps": max_steps,
             "steps": result.steps, "train_time_s": round(result.train_time_s, 1),
             "examples_per_s": round(result.features_per_s, 2), "tokens_per_s": round(result.tokens_per_s, 1),
@@ -174,6 +212,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--objective", choices=["rtd", "mlm"], default="rtd")
     ap.add_argument("--minutes", type=float, default=20)
+    ap.add_argument("--text", choices=["squad", "mixed"], default="squad",
+                    help="budget: the SQuAD subset's contexts, or every English training split (mixed_text)")
     ap.add_argument("--max-steps", type=int, default=None, help="budget: this many steps, no timing")
     ap.add_argument("--calibrate-steps", type=int, default=30, help="budget: steps timed to set max_steps")
     ap.add_argument("--continue-from", default=None, help="a model dir or 'bundled' (pretrained: true)")
