@@ -36,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import REPO, SHARED, featurize_all, section_params  # noqa: E402
 from ftpipe.machine import machine  # noqa: E402
+from ftpipe.precision import precision_name  # noqa: E402
 
 SQUAD = SHARED / "squad_v1.1"
 SQUAD_FILE = "train-v1.1-subset-first44articles.json"
@@ -136,7 +137,8 @@ def budget(args) -> dict:
     model, result, counts = run(params, task, splits, meta, tok, feats, limit_s)
     task.save(model, tok, Path(args.out_dir) / "final")
     return {**machine(), "objective": args.objective, "text": args.text, "continue_from": args.continue_from,
-            "minutes": args.minutes, "seed": params.seed, **counts, "data": stats,
+            "minutes": args.minutes, "seed": params.seed, "precision": precision_name(params.train.precision),
+            **counts, "data": stats,
             "calibration_s_per_step": round(s_per_step, 4) if s_per_step else None, "max_steps": max_steps,
             "steps": result.steps, "train_time_s": round(result.train_time_s, 1),
             "examples_per_s": round(result.features_per_s, 2), "tokens_per_s": round(result.tokens_per_s, 1),
@@ -196,7 +198,8 @@ def downstream(args) -> dict:
                 score = figures["final"]["eval"][metric]
                 scores.append(score)
                 row = {"task": section, "init": name, "seed": seed, "metric": metric, "score": score,
-                       "train_time_s": figures["train_time_s"], "per_epoch": figures["per_epoch"]}
+                       "precision": figures["precision"], "train_time_s": figures["train_time_s"],
+                       "per_epoch": figures["per_epoch"]}
                 out["runs"].append(row)
                 print(json.dumps({k: row[k] for k in ("task", "init", "seed", "metric", "score", "train_time_s")}),
                       flush=True)
