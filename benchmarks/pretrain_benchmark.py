@@ -35,6 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import REPO, SHARED, featurize_all, section_params  # noqa: E402
+from ftpipe.io import read_json, write_json, write_text  # noqa: E402
 from ftpipe.machine import machine  # noqa: E402
 from ftpipe.precision import precision_name  # noqa: E402
 
@@ -48,9 +49,19 @@ def _blocks(sentences: list[str], per_doc: int) -> list[str]:
     return ["\n".join(sentences[i:i + per_doc]) for i in range(0, len(sentences), per_doc)]
 
 
-def _tsv_column(path: Path, column: int, header: bool) -> list[str]:
-    rows = [line.split("\t") for line in path.read_text(encoding="utf-8").splitlines()[int(header):]]
-    return [r[column].strip() for r in rows if len(r) > column and r[column].strip()]
+def _train_sentences(section: str) -> list[str]:
+    """The training file of a GLUE or tagging section, read by the task's own loader (its
+    checks and bad-record policy), as sentences: GLUE's texts, CoNLL's words rejoined."""
+    from ftpipe.tasks.glue import load_glue
+    from ftpipe.tasks.glue.layouts import LAYOUTS
+    from ftpipe.tasks.tagging import load_tagged
+
+    d = section_params(section, DOWNSTREAM[section]).task.data
+    if section == "chunking":
+        records, _ = load_tagged(d.dir, d.train, d, labelled=False)
+        return [" ".join(r["words"]).replace(" n't", "n't") for r in records]
+    records, _ = load_glue(d.dir, d.train, LAYOUTS[d.task], d, labelled=True)  # train files: labelled layout
+    return [r["text_a"] for r in records] + [r["text_b"] for r in records if r["text_b"]]  # the order measured
 
 
 def mixed_text() -> tuple[Path, str]:
@@ -59,17 +70,13 @@ def mixed_text() -> tuple[Path, str]:
     lines, a sentence a line): the SQuAD subset's paragraphs, CoNLL-2000's WSJ sentences
     (6 consecutive ones a document), CoLA's and STS-B's training sentences without their
     labels (12 a document; task-adaptive pretraining as in Gururangan et al. 2020)."""
-    squad = json.loads((SQUAD / SQUAD_FILE).read_text(encoding="utf-8"))
+    squad = read_json(SQUAD / SQUAD_FILE)
     docs = list(dict.fromkeys(p["context"] for a in squad["data"] for p in a["paragraphs"]))
-    conll = [" ".join(line.split(" ")[0] for line in block.splitlines()).replace(" n't", "n't")
-             for block in (SHARED / "conll2000" / "train.txt").read_text(encoding="utf-8").split("\n\n")
-             if block.strip()]
-    cola = _tsv_column(SHARED / "glue" / "CoLA" / "train.tsv", 3, header=False)
-    sts = (SHARED / "glue" / "STS-B" / "train.tsv")
-    stsb = list(dict.fromkeys(_tsv_column(sts, 7, True) + _tsv_column(sts, 8, True)))
+    conll, cola = _train_sentences("chunking"), _train_sentences("cola")
+    stsb = list(dict.fromkeys(_train_sentences("stsb")))
     docs += _blocks(conll, 6) + _blocks(cola, 12) + _blocks(stsb, 12)
     MIXED_DIR.mkdir(parents=True, exist_ok=True)
-    (MIXED_DIR / MIXED_FILE).write_text("\n\n".join(docs) + "\n", encoding="utf-8")
+    write_text(MIXED_DIR / MIXED_FILE, "\n\n".join(docs) + "\n")  # atomic: two seeds' runs may start together
     print(json.dumps({"mixed_text": str(MIXED_DIR / MIXED_FILE), "documents": len(docs), "conll_sentences": len(conll),
                       "cola_sentences": len(cola), "stsb_sentences": len(stsb)}), flush=True)
     return MIXED_DIR, MIXED_FILE
@@ -166,6 +173,7 @@ DOWNSTREAM = {
     "qa": [],
     "cola": [f"cola.data.dir={SHARED / 'glue' / 'CoLA'}", "cola.data.test=null", "cola.data.allow_overlap=true"],
     "stsb": [f"stsb.data.dir={SHARED / 'glue' / 'STS-B'}", "stsb.data.test=null", "stsb.data.allow_overlap=true"],
+    "chunking": [f"chunking.data.dir={SHARED / 'conll2000'}"],
 }
 
 
@@ -233,7 +241,6 @@ def main() -> None:
     out = {"throughput": throughput, "budget": budget, "downstream": downstream}[args.mode](args)
     out["overrides"] = args.set
     print(json.dumps(out, indent=2))
-    from ftpipe.io import write_json
 
     name = {"throughput": "pretrain_throughput.json", "downstream": "pretrain_downstream.json",
             "budget": f"pretrain_{args.objective}_{'continued' if args.continue_from else 'scratch'}_{args.minutes:g}min.json"
