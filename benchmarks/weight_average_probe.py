@@ -1,8 +1,8 @@
 """Does averaging the fine-tuned weights help? A probe, not a feature (not a test).
 
-Runs ``pretrain_benchmark.py`` (same arguments) with two kinds of weight average kept
-beside the training run and scored on the evaluation set at every epoch end, next to the
-raw weights, in the same run (so the comparison is paired: same data order, same dropout):
+Runs ``pretrain_benchmark.py downstream`` (same arguments) with two kinds of weight
+average kept beside each fine-tuning run and scored on the evaluation set at every epoch
+end, next to the raw weights, in the same run (paired: same data order, same dropout):
 
 * ``ema<d>_<metric>``: an exponential moving average of the trainable weights, updated
   every ``EVERY`` optimizer steps with decay ``d ** EVERY`` (Polyak averaging as in
@@ -97,5 +97,7 @@ def end_epoch(self, epoch: int) -> None:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] != ["downstream"]:
+        sys.exit("weight_average_probe.py: only `downstream` (fine-tuning) runs take the probe")
     Trainer.__init__, Trainer._train_step, Trainer.end_epoch = init, train_step, end_epoch
     pretrain_benchmark.main()
