@@ -48,18 +48,16 @@ def _snapshot(trainer) -> list[torch.Tensor]:
 def init(self, *args, **kwargs) -> None:
     _init(self, *args, **kwargs)
     self.ema = {d: _snapshot(self) for d in DECAYS}
-    self.swa, self.swa_n, self.synced_steps = None, 0, 0
+    self.swa, self.swa_n = None, 0
 
 
 def train_step(self, batch: dict) -> bool:
     synced = _train_step(self, batch)
-    if synced:
-        self.synced_steps += 1
-        if self.synced_steps % EVERY == 0:
-            with torch.no_grad():
-                current = [p.detach().float() for p in _trainable(self)]
-                for d, ema in self.ema.items():
-                    torch._foreach_lerp_(ema, current, 1 - d ** EVERY)
+    if synced and (self.step + 1) % EVERY == 0:  # the loop counts this step after we return
+        with torch.no_grad():
+            current = [p.detach().float() for p in _trainable(self)]
+            for d, ema in self.ema.items():
+                torch._foreach_lerp_(ema, current, 1 - d ** EVERY)
     return synced
 
 
