@@ -4,6 +4,8 @@ loss weighting, evaluation, saving for the hand-off, and a killed run resuming e
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import torch
 
@@ -206,7 +208,7 @@ class Interrupt(Exception):
     pass
 
 
-def test_a_killed_pretraining_run_resumes_to_identical_numbers(tokenizer, tmp_path):
+def test_a_killed_pretraining_run_resumes_to_identical_numbers(tokenizer, tmp_path, capsys):
     import datasets
 
     from conftest import train_config
@@ -237,13 +239,25 @@ def test_a_killed_pretraining_run_resumes_to_identical_numbers(tokenizer, tmp_pa
 
     def dying(batch):
         calls["n"] += 1
-        if calls["n"] == len(ds) // 8 + 2:  # early in the second epoch, after a checkpoint
+        if calls["n"] == len(ds) // 8 + 2:  # early in the second epoch, after a checkpoint mid-way through the first
             raise Interrupt
+        return base(batch)
+
+    def counting(batch):
+        calls["n"] += 1
         return base(batch)
 
     with pytest.raises(Interrupt):
         run("resumed", dying)
-    resumed, model_b = run("resumed", base)
+    assert (tmp_path / "ckpt" / "state.json").exists()
+    capsys.readouterr()
+    calls["n"] = 0
+    resumed, model_b = run("resumed", counting)
+    # The checkpoint was read (a fresh start would match `full` too: same seeds), and only the
+    # steps after it were trained again.
+    resumed_at = re.search(r"resuming from .*: epoch \d+, step (\d+)", capsys.readouterr().out)
+    assert resumed_at, "the resumed run did not read the checkpoint of the killed one"
+    assert 0 < int(resumed_at.group(1)) < full.steps and calls["n"] == full.steps - int(resumed_at.group(1))
     strip = lambda rows: [{k: v for k, v in r.items() if not k.endswith("_per_s")} for r in rows]
     assert strip(resumed.log.steps) == strip(full.log.steps) and resumed.log.evals == full.log.evals
     assert resumed.epochs == full.epochs and "gen_loss" in full.log.steps[0]

@@ -153,7 +153,7 @@ class Interrupt(Exception):
     pass
 
 
-def test_killed_run_resumes_to_identical_numbers(tiny_model_dir, tokenizer, tmp_path):
+def test_killed_run_resumes_to_identical_numbers(tiny_model_dir, tokenizer, tmp_path, capsys):
     cfg = train_config(epochs=3, batch_size=2, lr=1e-3, precision="fp32", log_every=1,
                               checkpoint_every=2)
     full, model_a = run_fit(tiny_model_dir, tokenizer, tmp_path, cfg, name="full")
@@ -168,10 +168,20 @@ def test_killed_run_resumes_to_identical_numbers(tiny_model_dir, tokenizer, tmp_
             raise Interrupt
         return base(batch)
 
+    def counting_collate(batch):
+        calls["n"] += 1
+        return base(batch)
+
     with pytest.raises(Interrupt):
         run_fit(tiny_model_dir, tokenizer, tmp_path, cfg, collate=dying_collate, name="resumed")
     assert (tmp_path / "ckpt" / "state.json").exists()
-    resumed, model_b = run_fit(tiny_model_dir, tokenizer, tmp_path, cfg, name="resumed")
+    capsys.readouterr()
+    calls["n"] = 0
+    resumed, model_b = run_fit(tiny_model_dir, tokenizer, tmp_path, cfg, collate=counting_collate, name="resumed")
+    # The checkpoint was read, not ignored: a fresh start would also match `full` (same seeds).
+    out = capsys.readouterr().out
+    assert "resuming from" in out and "epoch 2, step 4" in out
+    assert calls["n"] == 5, "only the 5 steps after the checkpoint are trained again"
 
     strip = lambda rows: [{k: v for k, v in r.items() if not k.endswith("_per_s")} for r in rows]
     assert strip(resumed.log.steps) == strip(full.log.steps)
