@@ -36,6 +36,19 @@ FILES = {
             "1\tIt is cold.\tIt is hot.\tnot_entailment\n", None),
 }
 
+# What the first training row of each must read as: (id, text_a, text_b), so a layout that
+# maps a sentence to an id column (MRPC's "#1 ID", QQP's "qid1") fails.
+FIRST = {
+    "cola": ("line 1", "The sailors rode the breeze.", None),
+    "sst2": ("line 2", "a gripping , funny film ", None),
+    "mrpc": ("line 2", "He left .", "He went away ."),
+    "qqp": ("7", "How to cook?", "How do I cook?"),
+    "stsb": ("0", "A man sings.", "A man is singing."),
+    "mnli": ("0", "A dog runs.", "An animal moves."),
+    "qnli": ("0", "Who?", "Ada did."),
+    "rte": ("0", "Ada wrote it.", "Ada is a writer."),
+}
+
 
 def data_cfg(tmp_path, task, **kw) -> GlueDataConfig:
     return GlueDataConfig(**{"dir": str(tmp_path), "train": "train.tsv", "eval": "dev.tsv", "test": None,
@@ -55,7 +68,7 @@ def test_each_task_reads_its_layout(tmp_path, task):
     layout = LAYOUTS[task]
     first = splits["train"][0]
     assert meta == {"glue_task": task} and len(splits["train"]) == 2
-    assert first["text_a"] and (first["text_b"] is not None) == (layout.text_b is not None)
+    assert (first["id"], first["text_a"], first["text_b"]) == FIRST[task]
     if layout.labels is None:
         assert [r["label"] for r in splits["train"]] == [4.75, 0.0]
     else:
@@ -63,6 +76,37 @@ def test_each_task_reads_its_layout(tmp_path, task):
     assert report["files"]["train"]["rows"]["kept"] == 2
     if test:
         assert splits["test"][0]["label"] is None and report["splits"]["test"]["unlabelled"] == 1
+
+
+# nyu-mll/glue's fields: integer labels (test splits carry -1), STS-B's score a float.
+HUB = {
+    "mrpc": ({"sentence1": "He left .", "sentence2": "He went away .", "label": 1, "idx": 0},
+             ("He left .", "He went away .", 1)),
+    "mnli": ({"premise": "A dog runs.", "hypothesis": "No dog runs.", "label": 2, "idx": 0},
+             ("A dog runs.", "No dog runs.", 2)),
+    "qnli": ({"question": "Who?", "sentence": "Ada did.", "label": 1, "idx": 0}, ("Who?", "Ada did.", 1)),
+    "stsb": ({"sentence1": "A man sings.", "sentence2": "A man is singing.", "label": 4.75, "idx": 0},
+             ("A man sings.", "A man is singing.", 4.75)),
+    "cola": ({"sentence": "The sailors rode the breeze.", "label": 1, "idx": 0},
+             ("The sailors rode the breeze.", None, 1)),
+}
+
+
+@pytest.mark.parametrize("task", list(HUB))
+def test_hub_rows_read_the_hub_fields_and_test_labels_of_minus_one_are_unlabelled(tmp_path, task, monkeypatch):
+    import ftpipe.tasks.glue as glue
+
+    row, expected = HUB[task]
+    unlabelled = {**row, "label": -1}
+    monkeypatch.setattr(glue, "is_hub_dir", lambda d: True)
+    monkeypatch.setattr(glue, "load_split", lambda d, split, config: [row, row] if split != "test" else [unlabelled])
+    splits, report, _ = GLUE.prepare(data_cfg(tmp_path, task, test="test"))
+    first = splits["train"][0]
+    assert (first["text_a"], first["text_b"], first["label"]) == expected
+    assert splits["test"][0]["label"] is None and report["splits"]["test"]["unlabelled"] == 1
+    # the hub's test split named as the eval split: its -1s are bad labels, not an unlabelled eval
+    with pytest.raises(DataError, match=r"\[test\]: record row 0: field 'label': no label"):
+        GLUE.prepare(data_cfg(tmp_path, task, eval="test"))
 
 
 def test_cola_quirks_are_data(tmp_path):

@@ -50,26 +50,33 @@ class GluePredictConfig(Section):
 def load_glue(directory: str, name: str, layout: Layout, d: GlueDataConfig, labelled: bool,
               max_examples: int | None = None) -> tuple[list[dict], LoadReport]:
     """One file (or hub split) of a GLUE task -> canonical records."""
-    if is_hub_dir(directory):
-        src = f"{directory} [{name}]"
-        a, b, label = layout.hub
-        rows = [(f"row {i}", {layout.text_a: r[a], **({layout.text_b: r[b]} if b else {}),
-                              layout.label: _hub_label(layout, r[label]), "idx": r.get("idx", i)})
-                for i, r in enumerate(load_split(directory, name, config=d.task))]
-        labelled = labelled and all(row[layout.label] is not None for _, row in rows)
-    else:
-        path = data_file(directory, name)
-        src, text = str(path), read_text(path)
-        header_columns(text, layout, src, labelled)
-        rows = None
+    hub = is_hub_dir(directory)
+    src = f"{directory} [{name}]" if hub else str(data_file(directory, name))
     report = LoadReport(source=src, unit="rows")
     policy = Policy(d.bad_records, src)
-    if rows is None:
-        rows = read_rows(text, src, layout, labelled, policy, report.records)
+    if hub:
+        rows = hub_rows(load_split(directory, name, config=d.task), layout, labelled, policy, report.records)
     else:
-        report.records.read = len(rows)
+        text = read_text(Path(src))
+        header_columns(text, layout, src, labelled)
+        rows = read_rows(text, src, layout, labelled, policy, report.records)
     records = ((rid, to_record(layout, row, rid, src, labelled, policy, report.records)) for rid, row in rows)
     return collect(records, src, report, max_examples), report
+
+
+def hub_rows(split: Any, layout: Layout, labelled: bool, policy: Policy, tally) -> list[tuple[str, dict]]:
+    """nyu-mll/glue rows -> (record name, TSV column -> cell), as the files would read; a row
+    without a label (-1: the hub's test splits) in a split read as labelled is bad."""
+    a, b, label = layout.hub
+    out = []
+    for i, r in enumerate(split):
+        tally.read += 1
+        if labelled and r[label] in (None, -1):
+            policy.bad(f"row {i}", label, "no label (-1, as in the hub's test splits)", "bad_label", tally)
+            continue
+        out.append((f"row {i}", {layout.text_a: r[a], **({layout.text_b: r[b]} if b else {}),
+                                 layout.label: _hub_label(layout, r[label]), "idx": r.get("idx", i)}))
+    return out
 
 
 def _hub_label(layout: Layout, value: Any) -> str | None:
