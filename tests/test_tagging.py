@@ -70,7 +70,31 @@ def test_bad_sentences_are_dropped_and_counted_under_skip():
     assert [r["id"] for r in recs] == ["line 7"] and tally.dropped == {"wrong_column_count": 1} and tally.read == 2
 
 
-def test_hub_rows_and_an_empty_sentence(tmp_path):
+def test_an_empty_hub_sentence_is_an_error_or_dropped_and_counted(tmp_path, monkeypatch):
+    import datasets
+
+    import ftpipe.tasks.tagging as tagging
+
+    tags = datasets.List(datasets.ClassLabel(names=["O", "B-NP", "B-PP"]))
+    ds = datasets.Dataset.from_list([{"tokens": ["pound", "in"], "chunk_tags": [1, 2]},
+                                     {"tokens": [], "chunk_tags": []}],
+                                    features=datasets.Features({"tokens": datasets.List(datasets.Value("string")),
+                                                                "chunk_tags": tags}))
+    monkeypatch.setattr(tagging, "is_hub_dir", lambda d: True)
+    monkeypatch.setattr(tagging, "load_split", lambda d, split: ds)
+
+    def cfg(mode):
+        return TaggingDataConfig(dir=str(tmp_path), train="train", eval=None, test=None, eval_size=0.5, split_seed=0,
+                                 max_examples=None, bad_records=mode, allow_overlap=True, tag_column=1, labels=None)
+
+    with pytest.raises(DataError, match=r"\[train\]: record row 1: field 'tokens': empty sentence"):
+        tagging.load_tagged(str(tmp_path), "train", cfg("error"), True)
+    records, report = tagging.load_tagged(str(tmp_path), "train", cfg("skip"), True)
+    assert [(r["words"], r["tags"]) for r in records] == [(["pound", "in"], ["B-NP", "B-PP"])]
+    assert report.records.dropped == {"empty_sentence": 1} and report.records.read == 2
+
+
+def test_hub_rows_and_a_dev_file_that_repeats_train(tmp_path):
     names = {"pos_tags": ["NN", "IN"], "chunk_tags": ["O", "B-NP", "B-PP"]}
     rows = from_hub([{"tokens": ["pound", "in"], "pos_tags": [0, 1], "chunk_tags": [1, 2]}], names, 2)
     assert rows[0][1]["tags"] == ["B-NP", "B-PP"] and rows[0][1]["columns"][1] == ["in", "IN", "B-PP"]
