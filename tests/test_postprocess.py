@@ -27,12 +27,22 @@ def test_best_span_and_nbest_ranked():
     assert sum(d["probability"] for d in nbest["e"]) == pytest.approx(1.0)
 
 
-def test_spans_outside_context_reversed_or_too_long_are_skipped():
+def test_spans_outside_context_or_reversed_are_skipped():
     # best raw start is the question token 1; best end precedes the best start
     s, e = logits({1: 9.0, 6: 2.0, 3: 1.0}, {4: 5.0, 6: 1.0})
     preds, _ = postprocess(EX, ["e"], [OFFS], [s], [e], max_answer_length=2)
-    # allowed: (3,4)=6, (6,6)=3; (3,6) is too long for max_answer_length=2
+    # (1,4)=14 starts in the question, (6,4)=7 is reversed: allowed (3,4)=6, (6,6)=3
     assert preds["e"] == "alpha beta"
+
+
+@pytest.mark.parametrize("max_len,answer", [(1, "delta"), (2, "alpha beta"), (3, "alpha beta"),
+                                            (4, "alpha beta gamma delta")])
+def test_spans_longer_than_max_answer_length_are_skipped(max_len, answer):
+    # (3,6) = 7 is 4 tokens long, (3,4) = 6 is 2, the best single token (6,6) = 1
+    s, e = logits({3: 1.0}, {4: 5.0, 6: 6.0})
+    preds, _ = postprocess(EX, ["e"], [OFFS], [s], [e], max_answer_length=max_len)
+    assert preds["e"] == answer
+    assert postprocess_naive(EX, ["e"], [OFFS], [s], [e], max_answer_length=max_len) == {"e": answer}
 
 
 def test_windows_are_merged_per_example():
@@ -43,10 +53,14 @@ def test_windows_are_merged_per_example():
 
 
 def test_windows_of_different_lengths():
-    s, e = logits({3: 2.0}, {4: 2.0})
-    short = OFFS[:5]
-    preds, _ = postprocess(EX, ["e"], [short], [s[:5]], [e[:5]])
-    assert preds["e"] == "alpha beta"
+    """Windows are padded per batch: a short window, a longer one holding the best span past
+    the short one's end, and one whose logits run past its offsets (padding, never a span)."""
+    s_short, e_short = logits({3: 2.0}, {3: 2.0}, n=5)  # alpha: 4
+    s_long, e_long = logits({6: 3.0}, {6: 3.0})  # delta: 6
+    s_pad, e_pad = logits({6: 10.0}, {6: 10.0})  # 20 at token 6, beyond this window's 5 offsets
+    preds, nbest = postprocess(EX, ["e"] * 3, [OFFS[:5], OFFS, OFFS[:5]], [s_short, s_long, s_pad],
+                               [e_short, e_long, e_pad])
+    assert preds["e"] == "delta" and [d["text"] for d in nbest["e"][:2]] == ["delta", "alpha"]
 
 
 def test_v2_null_answer_threshold():
