@@ -481,7 +481,7 @@ class Audit:
                          Audited(p.predict, "predict", self.keys), task, p.section, self.keys)
 
     def write(self) -> None:
-        if self.enabled and self.keys:
+        if self.enabled:  # also when nothing was read: "read nothing" differs from "not recorded"
             out = Path(self.dir) / f"{self.name}.json"
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps(sorted(self.keys)))

@@ -151,9 +151,13 @@ def test_stages_declare_exactly_the_params_they_read(repro_project):
     params = json.loads(json.dumps(__import__("yaml").safe_load((project / "params.yaml").read_text())))
     for stage in dvc_stages(project):
         name = stage["name"]
-        section = name.split("@")[1] if "@" in name else ("qa" if name == "chain" else None)
-        record = audit / f"{name.split('@')[0]}{'@' + section if section else ''}.json"
-        read = json.loads(record.read_text()) if record.is_file() else []
+        argv = shlex.split(stage["cmd"])
+        # named as ftpipe.cli names it: the script, then the section its --task (chain: --qa) gives
+        given = next((argv[argv.index(f) + 1] for f in ("--task", "--qa") if f in argv), None)
+        section = name.split("@")[1] if "@" in name else given
+        record = audit / f"{name.split('@')[0]}{'@' + given if given else ''}.json"
+        assert record.is_file(), f"{name}: no record of the params it read ({record.name})"
+        read = json.loads(record.read_text())
         if not stage["params"] and name == "validate":
             continue  # declares the whole file (and reads it whole)
         undeclared = [k for k in read if not any(declared_covers(d, k, section) for d in stage["params"])]

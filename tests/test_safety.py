@@ -88,12 +88,14 @@ def test_checkpoint_code_runs_only_with_trust_remote_code(tiny_model_dir, tmp_pa
 
 def test_every_torch_load_is_weights_only():
     calls = []
-    for path in sorted((REPO / "ftpipe").glob("*.py")) + sorted((REPO / "stages").glob("*.py")):
+    for path in sorted((REPO / "ftpipe").rglob("*.py")) + sorted((REPO / "stages").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "load"
                     and isinstance(node.func.value, ast.Name) and node.func.value.id == "torch"):
                 kw = {k.arg: k.value for k in node.keywords}
                 ok = isinstance(kw.get("weights_only"), ast.Constant) and kw["weights_only"].value is True
                 calls.append((f"{Path(path).name}:{node.lineno}", ok))
+            if isinstance(node, ast.ImportFrom) and node.module == "torch" and "load" in {a.name for a in node.names}:
+                calls.append((f"{Path(path).name}:{node.lineno} (a bare load the scan cannot follow)", False))
     assert calls, "no torch.load found: the scan itself is broken"
     assert [c for c, ok in calls if not ok] == []
