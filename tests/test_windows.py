@@ -21,13 +21,18 @@ def labelled_text(enc, i, tokenizer):
 
 def test_answer_found_in_each_window_that_contains_it_else_cls(tokenizer):
     examples = [ex("a", "the river Wye30 and its bridges")]
-    enc = tokenize_train(to_columns(examples), tokenizer, max_length=64, stride=16)
+    enc = tokenize_train(to_columns(examples), tokenizer, max_length=64, stride=32)
+    offsets = tokenize_eval(to_columns(examples), tokenizer, max_length=64, stride=32)["offset_mapping"]
     n = len(enc["input_ids"])
-    assert n > 5  # a context longer than many windows
-    hits = [i for i in range(n) if enc["start_positions"][i] != 0]
-    assert hits, "some window must hold the answer"
+    assert n > 5 and len(offsets) == n  # a context longer than many windows
+    start = examples[0]["answers"]["answer_start"][0]
+    end = start + len(examples[0]["answers"]["text"][0])
+    spans = [[o for o in seq if o != [-1, -1]] for seq in offsets]  # each window's context tokens
+    containing = [i for i, ctx in enumerate(spans) if ctx[0][0] <= start and ctx[-1][1] >= end]
+    assert len(containing) >= 2, "the stride makes windows overlap: the answer sits in several"
+    assert [i for i in range(n) if enc["start_positions"][i] != 0] == containing
     for i in range(n):
-        if i in hits:
+        if i in containing:
             assert labelled_text(enc, i, tokenizer) == "the river wye30 and its bridges"
         else:
             assert enc["start_positions"][i] == enc["end_positions"][i] == 0  # CLS
