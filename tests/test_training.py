@@ -32,7 +32,7 @@ def test_length_grouped_batches_cover_every_index_once_and_are_seeded():
 
 
 def test_pad_collator_pads_to_the_longest_row_and_nested_choices():
-    c = PadCollator(0, ["input_ids", "attention_mask"], ["label"])
+    c = PadCollator(0, ["input_ids", "attention_mask"], ["label"], multiple_of=1)  # 8 by default on a GPU
     out = c([{"input_ids": [5, 6, 7], "attention_mask": [1, 1, 1], "label": 1},
              {"input_ids": [5], "attention_mask": [1], "label": 0}])
     assert out["input_ids"].tolist() == [[5, 6, 7], [5, 0, 0]]
