@@ -91,7 +91,7 @@ def test_layer_decay_reaches_lora_adapters_by_their_layer(tiny_model_dir):
     cfg = train_config(method="lora", layer_decay=0.5, lora={"r": 2})
     model = apply_method(tiny_qa_model(tiny_model_dir), cfg)
     lrs = lr_by_param(model, param_groups(model, 0.01, 1e-3, layer_decay=0.5))
-    assert lrs and all(p.requires_grad for n, p in model.named_parameters() if n in lrs)
+    assert set(lrs) == {n for n, p in model.named_parameters() if p.requires_grad}  # each trainable one, no frozen one
     adapters = {n: lr for n, (lr, _) in lrs.items() if "lora_A" in n}
     assert {lr for n, lr in adapters.items() if ".layer.1." in n} == {5e-4}
     assert {lr for n, lr in adapters.items() if ".layer.0." in n} == {2.5e-4}
