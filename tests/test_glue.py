@@ -174,6 +174,10 @@ def test_metrics_and_their_edge_cases():
     assert glue_metrics(cola, [1, 0, 1, 0], [1, 0, 1, 0])["mcc"] == pytest.approx(1.0)
     constant = glue_metrics(stsb, [2.5, 2.5, 2.5], [1.0, 2.0, 4.0])
     assert constant["pearson"] == 0.0 and constant["spearman"] == 0.0 and constant["mse"] > 0
+    # constant labels (a tiny eval split can have them): 0 as well, never NaN
+    assert glue_metrics(stsb, [1.0, 2.0, 3.0], [2.0, 2.0, 2.0]) == {"pearson": 0.0, "spearman": 0.0,
+                                                                   "mse": pytest.approx(2 / 3)}
+    assert glue_metrics(cola, [1, 0, 1], [1, 1, 1]) == {"accuracy": pytest.approx(2 / 3), "mcc": 0.0}
     m = glue_metrics(stsb, [1.0, 2.0, 3.5], [1.0, 2.5, 4.0])
     assert m["spearman"] == pytest.approx(1.0) and 0.9 < m["pearson"] < 1.0
     assert glue_metrics(mrpc, [0, 0, 0], [1, 0, 1]) == {"accuracy": pytest.approx(1 / 3), "f1": 0.0}
@@ -206,6 +210,36 @@ def test_pair_swap_doubles_only_training_pairs(tokenizer):
     assert first.startswith("a man sings") and second.startswith("a man is singing")
     ev, _ = GLUE.featurize(recs, tokenizer, cfg, "eval", {"glue_task": "stsb"})
     assert ev["id"] == ["a"]
+
+
+def test_pairs_are_truncated_longest_first_and_counted(tokenizer):
+    """Tokens come off the longer sentence of a pair until both fit (not all off the first,
+    nor off the second); a short pair is untouched; only the rows that did not fit count."""
+    long_a = "the cat sat on the mat while the dog slept by the warm fire all day"  # 16 words, one token each
+    long_b = "a cat sat on the red mat"  # 7
+    recs = [{"id": "long", "text_a": long_a, "text_b": long_b, "label": 3.0},
+            {"id": "short", "text_a": "a dog", "text_b": "a cat", "label": 1.0}]
+    cfg = GLUE.tokenize_config(max_length=12, swap_pairs=False)
+    enc, stats = GLUE.featurize(recs, tokenizer, cfg, "eval", {"glue_task": "stsb"})
+    assert enc["length"] == [12, 7] and stats["truncated"] == 1 and stats["max_tokens"] == 12
+    ids = enc["input_ids"][0]
+    sep = [i for i, t in enumerate(ids) if t == tokenizer.sep_token_id]
+    a, b = tokenizer.decode(ids[1:sep[0]]).split(), tokenizer.decode(ids[sep[0] + 1:sep[1]]).split()
+    assert long_a.split()[:len(a)] == a and long_b.split()[:len(b)] == b  # each keeps its head
+    assert len(a) + len(b) == 12 - 3 and abs(len(a) - len(b)) <= 1  # [CLS] [SEP] [SEP]; both cut to even
+
+
+def test_mismatched_sets_only_for_mnli(tmp_path):
+    import yaml
+
+    from conftest import REPO
+    from ftpipe.config import load_params
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["stsb"]["data"]["eval_mismatched"] = "dev_mismatched.tsv"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(ParamsError, match="stsb.data.eval_mismatched: only MNLI has mismatched sets; allowed: null"):
+        load_params(tmp_path / "params.yaml", "stsb")
 
 
 def test_swap_pairs_only_for_symmetric_tasks(tmp_path):
