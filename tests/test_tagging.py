@@ -134,6 +134,31 @@ def test_long_sentences_are_split_into_pieces_that_fit(tokenizer):
     assert sum(lab == 0 for labs in cols["labels"] for lab in labs) == 60  # every word labelled once
 
 
+def test_decode_takes_each_words_first_piece_across_split_sentences(tokenizer):
+    """Logits that put the gold tag on each word's first sub-token and a wrong one on its
+    other pieces decode to the gold tags, word for word, across the pieces a long sentence
+    was split into."""
+    import numpy as np
+
+    labels = ["B-NP", "I-NP", "O"]
+    words = [("Unbelievably" if i % 7 == 0 else f"word{i}") for i in range(50)]
+    gold = [labels[i % 3] for i in range(50)]
+    rec = {"id": "s", "words": words, "columns": [[w, "NN", t] for w, t in zip(words, gold)], "tags": gold}
+    cols, stats = TAGGING.featurize([rec], tokenizer, TAGGING.tokenize_config(max_length=24, label_all_subtokens=False),
+                                    "eval", {"labels": labels})
+    assert stats["split_sentences"] > 0
+    rows = []
+    for ids, start, wids in zip(cols["input_ids"], cols["word_start"], cols["word_ids"]):
+        logits, seen = np.zeros((len(ids), len(labels))), set()
+        for pos, w in enumerate(wids):
+            if w >= 0:
+                gold_id = labels.index(gold[start + w])
+                logits[pos, gold_id if w not in seen else (gold_id + 1) % 3] = 1.0
+                seen.add(w)
+        rows.append({"logits": logits})
+    assert TAGGING.decode(rows, cols, [rec], None, {"labels": labels}) == {"tags": {"s": gold}}
+
+
 def tags(s):
     return s.split()
 
