@@ -51,13 +51,14 @@ def load_glue(directory: str, name: str, layout: Layout, d: GlueDataConfig, labe
               max_examples: int | None = None) -> tuple[list[dict], LoadReport]:
     """One file (or hub split) of a GLUE task -> canonical records."""
     hub = is_hub_dir(directory)
-    src = f"{directory} [{name}]" if hub else str(data_file(directory, name))
+    path = None if hub else data_file(directory, name)
+    src = f"{directory} [{name}]" if hub else str(path)
     report = LoadReport(source=src, unit="rows")
     policy = Policy(d.bad_records, src)
     if hub:
         rows = hub_rows(load_split(directory, name, config=d.task), layout, labelled, policy, report.records)
     else:
-        text = read_text(Path(src))
+        text = read_text(path)
         header_columns(text, layout, src, labelled)
         rows = read_rows(text, src, layout, labelled, policy, report.records)
     records = ((rid, to_record(layout, row, rid, src, labelled, policy, report.records)) for rid, row in rows)
@@ -71,11 +72,12 @@ def hub_rows(split: Any, layout: Layout, labelled: bool, policy: Policy, tally) 
     out = []
     for i, r in enumerate(split):
         tally.read += 1
-        if labelled and r[label] in (None, -1):
+        value = _hub_label(layout, r[label])
+        if labelled and value is None:
             policy.bad(f"row {i}", label, "no label (-1, as in the hub's test splits)", "bad_label", tally)
             continue
         out.append((f"row {i}", {layout.text_a: r[a], **({layout.text_b: r[b]} if b else {}),
-                                 layout.label: _hub_label(layout, r[label]), "idx": r.get("idx", i)}))
+                                 layout.label: value, "idx": r.get("idx", i)}))
     return out
 
 
