@@ -235,24 +235,21 @@ def test_a_killed_pretraining_run_resumes_to_identical_numbers(tokenizer, tmp_pa
 
     base = PRETRAIN.collator(tokenizer, ds.column_names)
     full, model_a = run("full", base)
-    calls = {"n": 0}
+    # dies early in the second epoch, after a checkpoint mid-way through the first
+    calls = {"n": 0, "die_at": len(ds) // 8 + 2}
 
-    def dying(batch):
+    def collate(batch):  # counts the batches trained; dies at call die_at
         calls["n"] += 1
-        if calls["n"] == len(ds) // 8 + 2:  # early in the second epoch, after a checkpoint mid-way through the first
+        if calls["n"] == calls["die_at"]:
             raise Interrupt
         return base(batch)
 
-    def counting(batch):
-        calls["n"] += 1
-        return base(batch)
-
     with pytest.raises(Interrupt):
-        run("resumed", dying)
+        run("resumed", collate)
     assert (tmp_path / "ckpt" / "state.json").exists()
     capsys.readouterr()
-    calls["n"] = 0
-    resumed, model_b = run("resumed", counting)
+    calls.update(n=0, die_at=None)
+    resumed, model_b = run("resumed", collate)
     # The checkpoint was read (a fresh start would match `full` too: same seeds), and only the
     # steps after it were trained again.
     resumed_at = re.search(r"resuming from .*: epoch \d+, step (\d+)", capsys.readouterr().out)

@@ -160,24 +160,20 @@ def test_killed_run_resumes_to_identical_numbers(tiny_model_dir, tokenizer, tmp_
 
     exs, train, ev, rows = tiny_setup(tokenizer)
     base = QA.collator(tokenizer, train.column_names)
-    calls = {"n": 0}
+    calls = {"n": 0, "die_at": 6}  # mid-epoch 2 (3 batches per epoch), after a checkpoint
 
-    def dying_collate(batch):  # dies mid-epoch 2 (3 batches per epoch), after a checkpoint
+    def collate(batch):  # counts the batches trained; dies at call die_at
         calls["n"] += 1
-        if calls["n"] == 6:
+        if calls["n"] == calls["die_at"]:
             raise Interrupt
         return base(batch)
 
-    def counting_collate(batch):
-        calls["n"] += 1
-        return base(batch)
-
     with pytest.raises(Interrupt):
-        run_fit(tiny_model_dir, tokenizer, tmp_path, cfg, collate=dying_collate, name="resumed")
+        run_fit(tiny_model_dir, tokenizer, tmp_path, cfg, collate=collate, name="resumed")
     assert (tmp_path / "ckpt" / "state.json").exists()
     capsys.readouterr()
-    calls["n"] = 0
-    resumed, model_b = run_fit(tiny_model_dir, tokenizer, tmp_path, cfg, collate=counting_collate, name="resumed")
+    calls.update(n=0, die_at=None)
+    resumed, model_b = run_fit(tiny_model_dir, tokenizer, tmp_path, cfg, collate=collate, name="resumed")
     # The checkpoint was read, not ignored: a fresh start would also match `full` (same seeds).
     out = capsys.readouterr().out
     assert "resuming from" in out and "epoch 2, step 4" in out
