@@ -44,6 +44,29 @@ def tiny_model_dir(tmp_path_factory, tokenizer) -> Path:
     return make_tiny_model_dir(tmp_path_factory.mktemp("tiny-bert"), tokenizer)
 
 
+class Interrupt(Exception):
+    """A simulated kill of a training run, raised by :class:`DyingCollate`."""
+
+
+class DyingCollate:
+    """A collate function that counts the batches it builds (the batches trained) and raises
+    :class:`Interrupt` at call ``die_at``: a run killed mid-training, resumed with
+    ``reset()``."""
+
+    def __init__(self, base, die_at: int | None):
+        self.base, self.die_at, self.n = base, die_at, 0
+
+    def __call__(self, batch):
+        self.n += 1
+        if self.n == self.die_at:
+            raise Interrupt
+        return self.base(batch)
+
+    def reset(self) -> None:
+        """From now on count from zero and never die (the resumed run)."""
+        self.n, self.die_at = 0, None
+
+
 def squad_json(articles: list[dict]) -> dict:
     return {"version": "1.1", "data": articles}
 

@@ -9,7 +9,7 @@ import re
 import pytest
 import torch
 
-from conftest import REPO, repo_params
+from conftest import REPO, DyingCollate, Interrupt, repo_params
 from ftpipe.tasks.pretrain import TASK as PRETRAIN
 from ftpipe.tasks.pretrain import PretrainModelConfig, electra_metrics
 from ftpipe.tasks.pretrain.corpus import read_documents, sentences
@@ -204,10 +204,6 @@ def test_pretrain_params_that_cannot_apply(tmp_path):
         load_params(tmp_path / "params.yaml", "pretrain")
 
 
-class Interrupt(Exception):
-    pass
-
-
 def test_a_killed_pretraining_run_resumes_to_identical_numbers(tokenizer, tmp_path, capsys):
     import datasets
 
@@ -236,25 +232,18 @@ def test_a_killed_pretraining_run_resumes_to_identical_numbers(tokenizer, tmp_pa
     base = PRETRAIN.collator(tokenizer, ds.column_names)
     full, model_a = run("full", base)
     # dies early in the second epoch, after a checkpoint mid-way through the first
-    calls = {"n": 0, "die_at": len(ds) // 8 + 2}
-
-    def collate(batch):  # counts the batches trained; dies at call die_at
-        calls["n"] += 1
-        if calls["n"] == calls["die_at"]:
-            raise Interrupt
-        return base(batch)
-
+    collate = DyingCollate(base, die_at=len(ds) // 8 + 2)
     with pytest.raises(Interrupt):
         run("resumed", collate)
     assert (tmp_path / "ckpt" / "state.json").exists()
     capsys.readouterr()
-    calls.update(n=0, die_at=None)
+    collate.reset()
     resumed, model_b = run("resumed", collate)
     # The checkpoint was read (a fresh start would match `full` too: same seeds), and only the
     # steps after it were trained again.
     resumed_at = re.search(r"resuming from .*: epoch \d+, step (\d+)", capsys.readouterr().out)
     assert resumed_at, "the resumed run did not read the checkpoint of the killed one"
-    assert 0 < int(resumed_at.group(1)) < full.steps and calls["n"] == full.steps - int(resumed_at.group(1))
+    assert 0 < int(resumed_at.group(1)) < full.steps and collate.n == full.steps - int(resumed_at.group(1))
     strip = lambda rows: [{k: v for k, v in r.items() if not k.endswith("_per_s")} for r in rows]
     assert strip(resumed.log.steps) == strip(full.log.steps) and resumed.log.evals == full.log.evals
     assert resumed.epochs == full.epochs and "gen_loss" in full.log.steps[0]

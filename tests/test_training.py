@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_params, train_config
+from conftest import DyingCollate, Interrupt, run_params, train_config
 from ftpipe.batching import LengthGroupedBatchSampler, PadCollator
 from ftpipe.config import ModelConfig
 from ftpipe.models import apply_method, load_model
@@ -149,10 +149,6 @@ def test_tiny_model_learns_the_training_set(tiny_model_dir, tokenizer, tmp_path)
     assert not (tmp_path / "ckpt").exists(), "a finished run removes its resumable state"
 
 
-class Interrupt(Exception):
-    pass
-
-
 def test_killed_run_resumes_to_identical_numbers(tiny_model_dir, tokenizer, tmp_path, capsys):
     cfg = train_config(epochs=3, batch_size=2, lr=1e-3, precision="fp32", log_every=1,
                               checkpoint_every=2)
@@ -160,24 +156,17 @@ def test_killed_run_resumes_to_identical_numbers(tiny_model_dir, tokenizer, tmp_
 
     exs, train, ev, rows = tiny_setup(tokenizer)
     base = QA.collator(tokenizer, train.column_names)
-    calls = {"n": 0, "die_at": 6}  # mid-epoch 2 (3 batches per epoch), after a checkpoint
-
-    def collate(batch):  # counts the batches trained; dies at call die_at
-        calls["n"] += 1
-        if calls["n"] == calls["die_at"]:
-            raise Interrupt
-        return base(batch)
-
+    collate = DyingCollate(base, die_at=6)  # mid-epoch 2 (3 batches per epoch), after a checkpoint
     with pytest.raises(Interrupt):
         run_fit(tiny_model_dir, tokenizer, tmp_path, cfg, collate=collate, name="resumed")
     assert (tmp_path / "ckpt" / "state.json").exists()
     capsys.readouterr()
-    calls.update(n=0, die_at=None)
+    collate.reset()
     resumed, model_b = run_fit(tiny_model_dir, tokenizer, tmp_path, cfg, collate=collate, name="resumed")
     # The checkpoint was read, not ignored: a fresh start would also match `full` (same seeds).
     out = capsys.readouterr().out
     assert "resuming from" in out and "epoch 2, step 4" in out
-    assert calls["n"] == 5, "only the 5 steps after the checkpoint are trained again"
+    assert collate.n == 5, "only the 5 steps after the checkpoint are trained again"
 
     strip = lambda rows: [{k: v for k, v in r.items() if not k.endswith("_per_s")} for r in rows]
     assert strip(resumed.log.steps) == strip(full.log.steps)
@@ -205,16 +194,8 @@ def test_checkpoint_of_other_params_is_not_resumed(tiny_model_dir, tokenizer, tm
     cfg = train_config(epochs=2, batch_size=2, precision="fp32", checkpoint_every=1)
     exs, train, ev, rows = tiny_setup(tokenizer)
     base = QA.collator(tokenizer, train.column_names)
-    n = {"c": 0}
-
-    def dying(batch):
-        n["c"] += 1
-        if n["c"] == 3:
-            raise Interrupt
-        return base(batch)
-
     with pytest.raises(Interrupt):
-        run_fit(tiny_model_dir, tokenizer, tmp_path, cfg, collate=dying)
+        run_fit(tiny_model_dir, tokenizer, tmp_path, cfg, collate=DyingCollate(base, die_at=3))
     other = train_config(epochs=2, batch_size=2, precision="fp32", lr=1e-4)
     run_fit(tiny_model_dir, tokenizer, tmp_path, other)
     assert "ignoring checkpoint" in capsys.readouterr().out
