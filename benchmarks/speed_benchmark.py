@@ -258,7 +258,8 @@ def run_recipe(args) -> dict:
 
     args.bf16 = resolve_precision(args.precision) == "bf16"
     tok, train_cols, eval_cols, evals, tokenize_s = data(args)
-    model = load_model(ModelConfig(dir=args.model, pretrained=True), AutoModelForQuestionAnswering, args.seed)
+    model = load_model(ModelConfig(dir=args.model, pretrained=True, dropout=None),
+                       AutoModelForQuestionAnswering, args.seed)
     trainer = ours_train if args.recipe == "ours" else plain_train
     train_s, feats, _, lengths = trainer(args, model, tok, train_cols)
     if args.recipe == "ours":
@@ -316,7 +317,8 @@ def profile(args) -> dict:
         raise SystemExit("--profile breaks down CPU time; on a GPU use torch.profiler with CUDA activity")
     args.recipe = "ours"
     tok, cols, _, _, _ = data(args)
-    model = load_model(ModelConfig(dir=args.model, pretrained=True), "AutoModelForQuestionAnswering", args.seed)
+    model = load_model(ModelConfig(dir=args.model, pretrained=True, dropout=None),
+                       "AutoModelForQuestionAnswering", args.seed)
     cfg = section_params("qa", args.set).train
     opt, _ = optimizer_and_schedule(model, cfg, 100)
     model.train()

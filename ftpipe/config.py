@@ -157,6 +157,10 @@ class PredictConfig(Section):
 class ModelConfig(Section):
     dir: Name  # a directory: models/encoder (fetched) or models/pretrain/discriminator
     pretrained: bool  # false: the same architecture with random weights
+    # null: the encoder config's own dropout (0.1 for BERT, MiniLM, ELECTRA); a number: every
+    # torch Dropout of the model in training (embeddings, attention probabilities, hidden
+    # states, the head), not LoRA's own (train.lora.dropout)
+    dropout: Annotated[float, Field(ge=0, lt=1)] | None
 
 
 class PooledModelConfig(ModelConfig):

@@ -121,11 +121,28 @@ def load_model(cfg: ModelConfig, auto_model: str | Any, seed: int, trust_remote_
     torch.manual_seed(seed)
     try:
         if cfg.pretrained:
-            return forget_pooling(cls.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs))
-        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
+            model = cls.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
+        else:
+            config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, **kwargs)
+            model = cls.from_config(config, trust_remote_code=trust_remote_code)
     except OSError as e:
         raise _hub_hint(cfg.dir, e) from None
-    return forget_pooling(cls.from_config(config, trust_remote_code=trust_remote_code))
+    return set_dropout(forget_pooling(model), cfg.dropout)
+
+
+def set_dropout(model: torch.nn.Module, p: float | None) -> torch.nn.Module:
+    """Every ``torch.nn.Dropout`` of ``model`` at probability ``p`` (``None``: as built).
+
+    Modules rather than config keys, whose names differ by architecture (BERT's
+    ``hidden_dropout_prob`` and ``attention_probs_dropout_prob``, DistilBERT's ``dropout``):
+    BERT, RoBERTa and ELECTRA read their attention dropout from a Dropout module too. The
+    saved config keeps the encoder's values; the run's params say what trained it. Applied
+    before the fine-tuning method, so LoRA's adapters keep ``train.lora.dropout``."""
+    if p is not None:
+        for m in model.modules():
+            if isinstance(m, torch.nn.Dropout):
+                m.p = p
+    return model
 
 
 def load_trained(model_dir: str | Path, auto_model: str) -> tuple[torch.nn.Module, Any]:

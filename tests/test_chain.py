@@ -191,7 +191,8 @@ def test_mc_features_and_collation_shapes(tokenizer):
 
 
 def mc_model(tiny_model_dir, method="full", pretrained=True):
-    m = load_model(ModelConfig(dir=str(tiny_model_dir), pretrained=pretrained), AutoModelForMultipleChoice, 0)
+    m = load_model(ModelConfig(dir=str(tiny_model_dir), pretrained=pretrained, dropout=None),
+                   AutoModelForMultipleChoice, 0)
     return apply_method(m, train_config(method=method))
 
 

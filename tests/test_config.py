@@ -122,6 +122,8 @@ def _set(data, key, value):
     ("qa.data.eval_size", 1.0, "qa.data.eval_size"),
     ("qa.data.bad_records", "ignore", "error | skip | repair"),
     ("qa.model.pretrained", "yes", "qa.model.pretrained: expected true or false, got 'yes'"),
+    ("qa.model.dropout", 1.0, "qa.model.dropout: invalid value 1.0"),
+    ("qa.model.dropout", -0.1, "qa.model.dropout: invalid value -0.1"),
     ("qa.task", "poetry", "qa.task: invalid value 'poetry'; allowed: qa | mc | glue | tagging"),
     ("qa.train.batch_size", 0, "qa.train.batch_size: invalid value 0"),  # names the override
     ("qa.train.batchsize", 2, "unknown key qa.train.batchsize"),

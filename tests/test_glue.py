@@ -272,7 +272,7 @@ def test_regression_head_trains_with_mse(tiny_model_dir, tokenizer, tmp_path):
     meta = {"glue_task": "stsb"}
     cols, _ = GLUE.featurize(recs, tokenizer, GLUE.tokenize_config(max_length=16, swap_pairs=False), "train", meta)
     ds = datasets.Dataset.from_dict(cols)
-    model = load_model(ModelConfig(dir=str(tiny_model_dir), pretrained=True), GLUE.auto_model, 0,
+    model = load_model(ModelConfig(dir=str(tiny_model_dir), pretrained=True, dropout=None), GLUE.auto_model, 0,
                        **GLUE.model_kwargs(meta))
     assert model.config.num_labels == 1 and model.config.problem_type == "regression"
     batch = GLUE.collator(tokenizer, ds.column_names)([ds[i] for i in range(2)])
@@ -354,7 +354,7 @@ def test_a_starting_model_does_not_pass_its_pooling_on(tiny_model_dir, tokenizer
     cls = _tiny_classifier(tmp_path / "mean", "cls")
     assert isinstance(cls.bert.pooler, BertPooler) and not hasattr(cls.config, POOLING_KEY)
     for pretrained in (True, False):
-        qa = load_model(ModelConfig(dir=str(tmp_path / "mean"), pretrained=pretrained),
+        qa = load_model(ModelConfig(dir=str(tmp_path / "mean"), pretrained=pretrained, dropout=None),
                         "AutoModelForQuestionAnswering", 0)
         assert not hasattr(qa.config, POOLING_KEY)
 

@@ -16,7 +16,8 @@ H, L, I = 32, 2, 64  # tiny config in conftest
 
 
 def tiny(tiny_model_dir, pretrained=True, seed=123):
-    return load_model(ModelConfig(dir=str(tiny_model_dir), pretrained=pretrained), AutoModelForQuestionAnswering, seed)
+    return load_model(ModelConfig(dir=str(tiny_model_dir), pretrained=pretrained, dropout=None),
+                      AutoModelForQuestionAnswering, seed)
 
 
 def test_full_trains_everything(tiny_model_dir):
@@ -67,7 +68,8 @@ def test_lora_all_linear_keeps_the_classifier_whole(tiny_model_dir):
     never wrapped (ELECTRA's head has a ``dense`` of its own: names are full, not suffixes)."""
     from transformers import AutoModelForSequenceClassification
 
-    m = load_model(ModelConfig(dir=str(tiny_model_dir), pretrained=True), AutoModelForSequenceClassification, 1,
+    m = load_model(ModelConfig(dir=str(tiny_model_dir), pretrained=True, dropout=None),
+                   AutoModelForSequenceClassification, 1,
                    num_labels=3)
     m = apply_method(m, train_config(method="lora", lora={"r": 2, "target_modules": "all-linear"}))
     names = [n for n, p in m.named_parameters() if p.requires_grad]
@@ -118,6 +120,41 @@ def test_save_load_round_trip_keeps_predictions(tiny_model_dir, tokenizer, tmp_p
     np.testing.assert_allclose(before[1][0], after[1][0], atol=1e-4)
 
 
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_dropout_param_sets_every_dropout_but_loras(tiny_model_dir, method):
+    """model.dropout: every Dropout module of encoder and head (attention's too), in the fast
+    CPU path as well; LoRA's adapters keep train.lora.dropout; null leaves the config's."""
+    from transformers import AutoModelForSequenceClassification
+
+    from ftpipe.dropout import fast_dropout
+
+    def build(p):
+        cfg = ModelConfig(dir=str(tiny_model_dir), pretrained=True, dropout=p)
+        return apply_method(load_model(cfg, AutoModelForSequenceClassification, 0, num_labels=2),
+                            train_config(method=method, lora={"r": 2, "alpha": 2, "dropout": 0.3,
+                                                              "target_modules": None, "use_rslora": False}))
+
+    def dropouts(m):
+        return {n: mod.p for n, mod in m.named_modules() if isinstance(mod, torch.nn.Dropout)}
+
+    as_built, zero = dropouts(build(None)), dropouts(build(0.0))
+    lora = {n for n in zero if "lora_dropout" in n}
+    assert (len(lora) == 2 * L) == (method == "lora")  # query and value of each layer
+    assert {p for n, p in as_built.items() if n not in lora} == {0.1}  # BertConfig's default
+    assert all(zero[n] == (0.3 if n in lora else 0.0) for n in zero) and len(zero) > 2 * L
+    ids = torch.tensor([[101, 2054, 2003, 102, 0], [101, 2023, 102, 0, 0]])
+    mask = (ids != 0).long()
+    for p, same in ((0.0, True), (0.5, False)):
+        m = build(p).train()
+        if method == "lora":  # LoRA's own dropout would make two passes differ
+            for n, mod in m.named_modules():
+                if "lora_dropout" in n and isinstance(mod, torch.nn.Dropout):
+                    mod.p = 0.0
+        with fast_dropout(m):
+            a, b = (m(input_ids=ids, attention_mask=mask).logits for _ in range(2))
+        assert torch.equal(a, b) == same, p
+
+
 def test_random_init_differs_from_pretrained(tiny_model_dir):
     a = tiny(tiny_model_dir, pretrained=True).state_dict()["bert.encoder.layer.0.attention.self.query.weight"]
     b = tiny(tiny_model_dir, pretrained=False).state_dict()["bert.encoder.layer.0.attention.self.query.weight"]
@@ -133,7 +170,8 @@ def test_new_head_is_seeded(tiny_model_dir, tmp_path):
     heads = []
     for noise in (1, 2):
         torch.manual_seed(noise)  # stands in for a fresh process's RNG state
-        m = load_model(ModelConfig(dir=str(tmp_path / "encoder"), pretrained=True), AutoModelForQuestionAnswering, 7)
+        m = load_model(ModelConfig(dir=str(tmp_path / "encoder"), pretrained=True, dropout=None),
+                       AutoModelForQuestionAnswering, 7)
         heads.append(m.qa_outputs.weight.detach().clone())
     assert torch.equal(heads[0], heads[1])
 

@@ -104,6 +104,21 @@ def test_a_generator_beside_an_existing_encoder(tiny_model_dir, tokenizer):
     assert torch.isfinite(out.loss)
 
 
+@pytest.mark.parametrize("continued", [False, True])
+def test_dropout_param_reaches_generator_and_discriminator(tiny_model_dir, tokenizer, continued):
+    def dropouts(**kw):
+        model = build(model_cfg(pretrained=continued, **kw), str(tiny_model_dir) if continued else None,
+                      tokenizer, seed=0, trust=False)
+        ps = {n.split(".")[0]: set() for n, m in model.named_modules() if isinstance(m, torch.nn.Dropout)}
+        for n, m in model.named_modules():
+            if isinstance(m, torch.nn.Dropout):
+                ps[n.split(".")[0]].add(m.p)
+        return ps
+
+    assert dropouts(dropout=0.0) == {"discriminator": {0.0}, "generator": {0.0}}
+    assert dropouts(dropout=None) == {"discriminator": {0.1}, "generator": {0.1}}
+
+
 def test_discriminator_labels_and_loss_weighting(tokenizer, monkeypatch):
     torch.manual_seed(0)
     m = tiny_rtd(tokenizer)

@@ -72,7 +72,8 @@ def test_checkpoint_code_runs_only_with_trust_remote_code(tiny_model_dir, tmp_pa
     cfg["auto_map"] = {"AutoModelForQuestionAnswering": "evil.EvilQA"}
     (model_dir / "config.json").write_text(json.dumps(cfg))
 
-    model = load_model(ModelConfig(dir=str(model_dir), pretrained=True), AutoModelForQuestionAnswering, seed=0)
+    model = load_model(ModelConfig(dir=str(model_dir), pretrained=True, dropout=None),
+                       AutoModelForQuestionAnswering, seed=0)
     assert not marker.exists()
     assert type(model).__module__.startswith("transformers.")
 
@@ -80,8 +81,8 @@ def test_checkpoint_code_runs_only_with_trust_remote_code(tiny_model_dir, tmp_pa
     # classes for the rest of the process.
     code = ("from transformers import AutoModelForQuestionAnswering; from ftpipe.config import ModelConfig; "
             "from ftpipe.models import load_model; "
-            f"load_model(ModelConfig(dir={str(model_dir)!r}, pretrained=True), AutoModelForQuestionAnswering, "
-            "seed=0, trust_remote_code=True)")
+            f"load_model(ModelConfig(dir={str(model_dir)!r}, pretrained=True, dropout=None), "
+            "AutoModelForQuestionAnswering, seed=0, trust_remote_code=True)")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO, capture_output=True)
     assert marker.exists()  # the test would pass vacuously if the code could never run
 

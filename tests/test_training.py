@@ -53,7 +53,8 @@ def lr_by_param(model, groups):
 def tiny_qa_model(model_dir):
     from transformers import AutoModelForQuestionAnswering
 
-    return load_model(ModelConfig(dir=str(model_dir), pretrained=True), AutoModelForQuestionAnswering, seed=0)
+    return load_model(ModelConfig(dir=str(model_dir), pretrained=True, dropout=None),
+                      AutoModelForQuestionAnswering, seed=0)
 
 
 def test_param_groups_without_layer_decay_split_only_weight_decay(tiny_model_dir):

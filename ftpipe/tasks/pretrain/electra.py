@@ -27,7 +27,7 @@ from torch.nn import functional as F
 from transformers.utils import ModelOutput
 
 from ...io import write_text
-from ...models import POOLING_CONFIG
+from ...models import POOLING_CONFIG, set_dropout
 
 # ELECTRA-Small (the paper's Table 6) and a size for CPU runs; the generator is
 # ``generator_size`` of the discriminator in hidden size, heads and intermediate size.
@@ -232,7 +232,8 @@ def build(cfg: Any, path: str | None, tokenizer: Any, seed: int, trust: bool) ->
     if cfg.objective == "rtd":
         gen = (ElectraForMaskedLM.from_pretrained(gen_dir) if gen_dir is not None
                else ElectraForMaskedLM(generator_config(disc.config, cfg.generator_size)))
-    model = ReplacedTokenDetection(disc, gen, tokenizer.all_special_ids, tokenizer.mask_token_id, cfg, head)
+    model = set_dropout(ReplacedTokenDetection(disc, gen, tokenizer.all_special_ids, tokenizer.mask_token_id,
+                                               cfg, head), cfg.dropout)
     if cfg.pretrained and (disc_dir / POOLING_CONFIG).is_file():
         # a sentence-transformers encoder (the bundled MiniLM) pools sentences by the mean;
         # its continued discriminator keeps saying so, or a task's `pooling: auto` would
