@@ -67,6 +67,13 @@ class DyingCollate:
         self.n, self.die_at = 0, None
 
 
+def model_config(path, pretrained: bool = True, dropout: float | None = None):
+    """A task's ``model`` section for the model directory ``path`` (dropout as built)."""
+    from ftpipe.config import ModelConfig
+
+    return ModelConfig(dir=str(path), pretrained=pretrained, dropout=dropout)
+
+
 def squad_json(articles: list[dict]) -> dict:
     return {"version": "1.1", "data": articles}
 

@@ -8,9 +8,8 @@ import pytest
 import torch
 from transformers import AutoModelForMultipleChoice
 
-from conftest import run_params, train_config
+from conftest import model_config, run_params, train_config
 from ftpipe.chain import chain_metrics, mc_scores, submission_csv
-from ftpipe.config import ModelConfig
 from ftpipe.errors import DataError
 from ftpipe.models import apply_method, load_model, load_trained, save_model
 from ftpipe.tasks.mc import NO_LABEL, TASK as MC, tokenize_choices
@@ -191,8 +190,7 @@ def test_mc_features_and_collation_shapes(tokenizer):
 
 
 def mc_model(tiny_model_dir, method="full", pretrained=True):
-    m = load_model(ModelConfig(dir=str(tiny_model_dir), pretrained=pretrained, dropout=None),
-                   AutoModelForMultipleChoice, 0)
+    m = load_model(model_config(tiny_model_dir, pretrained), AutoModelForMultipleChoice, 0)
     return apply_method(m, train_config(method=method))
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import run_params
+from conftest import model_config, run_params
 from ftpipe.errors import DataError, ParamsError
 from ftpipe.tasks.glue import TASK as GLUE
 from ftpipe.tasks.glue import GlueDataConfig, submission_tsv
@@ -261,7 +261,6 @@ def test_regression_head_trains_with_mse(tiny_model_dir, tokenizer, tmp_path):
     import torch
 
     from conftest import train_config
-    from ftpipe.config import ModelConfig
     from ftpipe.models import load_model
     from ftpipe.training import Evaluation, fit
     from ftpipe.verbs.train import evaluator
@@ -272,7 +271,7 @@ def test_regression_head_trains_with_mse(tiny_model_dir, tokenizer, tmp_path):
     meta = {"glue_task": "stsb"}
     cols, _ = GLUE.featurize(recs, tokenizer, GLUE.tokenize_config(max_length=16, swap_pairs=False), "train", meta)
     ds = datasets.Dataset.from_dict(cols)
-    model = load_model(ModelConfig(dir=str(tiny_model_dir), pretrained=True, dropout=None), GLUE.auto_model, 0,
+    model = load_model(model_config(tiny_model_dir), GLUE.auto_model, 0,
                        **GLUE.model_kwargs(meta))
     assert model.config.num_labels == 1 and model.config.problem_type == "regression"
     batch = GLUE.collator(tokenizer, ds.column_names)([ds[i] for i in range(2)])
@@ -347,15 +346,13 @@ def test_a_starting_model_does_not_pass_its_pooling_on(tiny_model_dir, tokenizer
     (cls keeps BERT's pooler; another task's head does not inherit the key)."""
     from transformers.models.bert.modeling_bert import BertPooler
 
-    from ftpipe.config import ModelConfig
     from ftpipe.models import POOLING_KEY, load_model, save_model
 
     save_model(_tiny_classifier(tiny_model_dir, "mean"), tokenizer, tmp_path / "mean")
     cls = _tiny_classifier(tmp_path / "mean", "cls")
     assert isinstance(cls.bert.pooler, BertPooler) and not hasattr(cls.config, POOLING_KEY)
     for pretrained in (True, False):
-        qa = load_model(ModelConfig(dir=str(tmp_path / "mean"), pretrained=pretrained, dropout=None),
-                        "AutoModelForQuestionAnswering", 0)
+        qa = load_model(model_config(tmp_path / "mean", pretrained), "AutoModelForQuestionAnswering", 0)
         assert not hasattr(qa.config, POOLING_KEY)
 
 

@@ -5,8 +5,7 @@ import pytest
 import torch
 from transformers import AutoModelForQuestionAnswering
 
-from conftest import train_config
-from ftpipe.config import ModelConfig
+from conftest import model_config, train_config
 from ftpipe.errors import ModelError
 from ftpipe.inference import forward_rows
 from ftpipe.models import apply_method, count_parameters, load_model, load_trained, resolve_model_path, save_model
@@ -16,8 +15,7 @@ H, L, I = 32, 2, 64  # tiny config in conftest
 
 
 def tiny(tiny_model_dir, pretrained=True, seed=123):
-    return load_model(ModelConfig(dir=str(tiny_model_dir), pretrained=pretrained, dropout=None),
-                      AutoModelForQuestionAnswering, seed)
+    return load_model(model_config(tiny_model_dir, pretrained), AutoModelForQuestionAnswering, seed)
 
 
 def test_full_trains_everything(tiny_model_dir):
@@ -68,9 +66,7 @@ def test_lora_all_linear_keeps_the_classifier_whole(tiny_model_dir):
     never wrapped (ELECTRA's head has a ``dense`` of its own: names are full, not suffixes)."""
     from transformers import AutoModelForSequenceClassification
 
-    m = load_model(ModelConfig(dir=str(tiny_model_dir), pretrained=True, dropout=None),
-                   AutoModelForSequenceClassification, 1,
-                   num_labels=3)
+    m = load_model(model_config(tiny_model_dir), AutoModelForSequenceClassification, 1, num_labels=3)
     m = apply_method(m, train_config(method="lora", lora={"r": 2, "target_modules": "all-linear"}))
     names = [n for n, p in m.named_parameters() if p.requires_grad]
     assert any("pooler.dense.lora_A" in n for n in names)
@@ -129,7 +125,7 @@ def test_dropout_param_sets_every_dropout_but_loras(tiny_model_dir, method):
     from ftpipe.dropout import fast_dropout
 
     def build(p):
-        cfg = ModelConfig(dir=str(tiny_model_dir), pretrained=True, dropout=p)
+        cfg = model_config(tiny_model_dir, dropout=p)
         return apply_method(load_model(cfg, AutoModelForSequenceClassification, 0, num_labels=2),
                             train_config(method=method, lora={"r": 2, "alpha": 2, "dropout": 0.3,
                                                               "target_modules": None, "use_rslora": False}))
@@ -170,8 +166,7 @@ def test_new_head_is_seeded(tiny_model_dir, tmp_path):
     heads = []
     for noise in (1, 2):
         torch.manual_seed(noise)  # stands in for a fresh process's RNG state
-        m = load_model(ModelConfig(dir=str(tmp_path / "encoder"), pretrained=True, dropout=None),
-                       AutoModelForQuestionAnswering, 7)
+        m = load_model(model_config(tmp_path / "encoder"), AutoModelForQuestionAnswering, 7)
         heads.append(m.qa_outputs.weight.detach().clone())
     assert torch.equal(heads[0], heads[1])
 

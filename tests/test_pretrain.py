@@ -109,10 +109,10 @@ def test_dropout_param_reaches_generator_and_discriminator(tiny_model_dir, token
     def dropouts(**kw):
         model = build(model_cfg(pretrained=continued, **kw), str(tiny_model_dir) if continued else None,
                       tokenizer, seed=0, trust=False)
-        ps = {n.split(".")[0]: set() for n, m in model.named_modules() if isinstance(m, torch.nn.Dropout)}
+        ps = {}  # the top-level module (discriminator, generator, head) -> its dropouts' p
         for n, m in model.named_modules():
             if isinstance(m, torch.nn.Dropout):
-                ps[n.split(".")[0]].add(m.p)
+                ps.setdefault(n.split(".")[0], set()).add(m.p)
         return ps
 
     assert dropouts(dropout=0.0) == {"discriminator": {0.0}, "generator": {0.0}}

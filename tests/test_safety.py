@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, model_config
 from ftpipe.io import atomic_dir, write_json, write_jsonl
 
 
@@ -59,7 +59,6 @@ def test_checkpoint_code_runs_only_with_trust_remote_code(tiny_model_dir, tmp_pa
 
     from transformers import AutoModelForQuestionAnswering
 
-    from ftpipe.config import ModelConfig
     from ftpipe.models import load_model
 
     model_dir = tmp_path / "remote"
@@ -72,8 +71,7 @@ def test_checkpoint_code_runs_only_with_trust_remote_code(tiny_model_dir, tmp_pa
     cfg["auto_map"] = {"AutoModelForQuestionAnswering": "evil.EvilQA"}
     (model_dir / "config.json").write_text(json.dumps(cfg))
 
-    model = load_model(ModelConfig(dir=str(model_dir), pretrained=True, dropout=None),
-                       AutoModelForQuestionAnswering, seed=0)
+    model = load_model(model_config(model_dir), AutoModelForQuestionAnswering, seed=0)
     assert not marker.exists()
     assert type(model).__module__.startswith("transformers.")
 

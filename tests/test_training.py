@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import DyingCollate, Interrupt, run_params, train_config
+from conftest import DyingCollate, Interrupt, model_config, run_params, train_config
 from ftpipe.batching import LengthGroupedBatchSampler, PadCollator
-from ftpipe.config import ModelConfig
 from ftpipe.models import apply_method, load_model
 from ftpipe.optim import layer_depth, param_groups
 from ftpipe.tasks.qa import TASK as QA
@@ -53,8 +52,7 @@ def lr_by_param(model, groups):
 def tiny_qa_model(model_dir):
     from transformers import AutoModelForQuestionAnswering
 
-    return load_model(ModelConfig(dir=str(model_dir), pretrained=True, dropout=None),
-                      AutoModelForQuestionAnswering, seed=0)
+    return load_model(model_config(model_dir), AutoModelForQuestionAnswering, seed=0)
 
 
 def test_param_groups_without_layer_decay_split_only_weight_decay(tiny_model_dir):
