@@ -24,12 +24,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import pretrain_benchmark  # noqa: E402
+from benchmarks import pretrain_benchmark  # noqa: E402  (imports ftpipe before torch: huge pages)
 from ftpipe import training  # noqa: E402
+
+import torch  # noqa: E402
 
 EVERY = 4
 DECAYS = (0.998, 0.999)

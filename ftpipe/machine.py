@@ -3,7 +3,8 @@ numbers are never orphaned and a metrics diff between machines explains itself.
 
 The CPU model and the flags that decide the precision (AVX2-only boxes emulate bf16, ~25x
 slower than fp32; AVX512-BF16 / AMX boxes run it natively), the torch thread count (part
-of the result: it changes the order of floating-point sums), and the GPU if any.
+of the result: it changes the order of floating-point sums), whether large CPU tensors
+sit on transparent huge pages (speed only; see ftpipe/__init__.py), and the GPU if any.
 """
 
 from __future__ import annotations
@@ -29,6 +30,16 @@ def cpu_info() -> tuple[str, list[str]]:
     return model, [f for f in FLAGS if f in flags]
 
 
+def huge_pages() -> str:
+    """The kernel's THP mode and torch's use of it, e.g. ``madvise, torch on``."""
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            mode = f.read().split("[", 1)[1].split("]", 1)[0]
+    except (OSError, IndexError):
+        mode = "unknown"
+    return f"{mode}, torch {'on' if os.environ.get('THP_MEM_ALLOC_ENABLE', '0') not in ('', '0') else 'off'}"
+
+
 def machine() -> dict:
     import torch
     import transformers
@@ -39,6 +50,6 @@ def machine() -> dict:
     return {
         "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
         "cpu": cpu, "cpu_flags": flags, "native_bf16": cpu_has_native_bf16(), "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(), "huge_pages": huge_pages(), "torch": torch.__version__,
         "transformers": transformers.__version__,
     }

@@ -328,7 +328,8 @@ def train_and_save(model: torch.nn.Module, tokenizer: Any, train_ds: Any, collat
         "metric": evaluation.metric, "best_epoch": result.best["epoch"] if result.best else None,
         f"best_{evaluation.metric}": result.best[evaluation.metric] if result.best else None,
         "precision": precision_name(cfg.precision),
-        **{k: v for k, v in machine().items() if k in ("device", "cpu", "cpu_flags", "torch_threads")},
+        **{k: v for k, v in machine().items()
+           if k in ("device", "cpu", "cpu_flags", "torch_threads", "huge_pages")},
         **(extra_summary or {}),
     }
     result.log.finish(summary)

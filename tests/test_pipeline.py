@@ -54,6 +54,7 @@ def test_repro_runs_every_stage_and_writes_every_output(repro_project):
     assert len(choices) == 8 and all(len(c["scores"]) == 4 for c in choices.values())
     summary = json.loads((project / "metrics/mc/train/metrics.json").read_text())
     assert summary["epochs"] == 2 and "eval" in summary and 0 <= summary["eval"]["accuracy"] <= 1
+    assert summary["huge_pages"].endswith(("torch on", "torch off"))  # recorded beside the speed figures
     accuracy_log = (project / "metrics/mc/train/plots/metrics/eval/accuracy.tsv").read_text().splitlines()
     assert accuracy_log[0] == "step\taccuracy" and len(accuracy_log) == 1 + 2  # header + 2 epochs
     assert ran(sh("dvc repro", project).stdout) == set()  # nothing changed: nothing reruns

@@ -230,6 +230,23 @@ def test_the_calibration_runs_once_per_machine_and_is_cached(tmp_path, monkeypat
     assert len(json.loads((tmp_path / "ftpipe" / "precision.json").read_text())) == 2
 
 
+def test_importing_ftpipe_puts_large_cpu_tensors_on_huge_pages_unless_turned_off():
+    """torch reads THP_MEM_ALLOC_ENABLE once, at its first allocation: ftpipe sets it before
+    torch is imported, keeps a value the user set, and the machine record says which ran."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os, ftpipe; from ftpipe.machine import machine; "
+            "print(os.environ['THP_MEM_ALLOC_ENABLE'], machine()['huge_pages'])")
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    default = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert default.stdout.split()[0] == "1" and default.stdout.strip().endswith("torch on")
+    off = subprocess.run([sys.executable, "-c", code], env={**env, "THP_MEM_ALLOC_ENABLE": "0"},
+                         capture_output=True, text=True, check=True)
+    assert off.stdout.split()[0] == "0" and off.stdout.strip().endswith("torch off")
+
+
 def test_the_calibration_also_runs_inside_inference(tmp_path, monkeypatch):
     """predict (and the per-epoch evaluation) may be the first to resolve ``auto``, inside
     torch.inference_mode: the timed backward must still run, and the choice be cached."""
