@@ -31,13 +31,14 @@ def cpu_info() -> tuple[str, list[str]]:
 
 
 def huge_pages() -> str:
-    """The kernel's THP mode and torch's use of it, e.g. ``madvise, torch on``."""
+    """The kernel's THP mode and torch's use of it, e.g. ``madvise, torch on`` (torch takes
+    only ``1`` as on)."""
     try:
         with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
             mode = f.read().split("[", 1)[1].split("]", 1)[0]
     except (OSError, IndexError):
         mode = "unknown"
-    return f"{mode}, torch {'on' if os.environ.get('THP_MEM_ALLOC_ENABLE', '0') not in ('', '0') else 'off'}"
+    return f"{mode}, torch {'on' if os.environ.get('THP_MEM_ALLOC_ENABLE') == '1' else 'off'}"
 
 
 def machine() -> dict:
