@@ -26,6 +26,8 @@ from .io import write_text
 from .shell import run_command
 
 PARAMS = "params.yaml"
+# Params a task's stages read besides its own section.
+SHARED_KEYS = ("seed", "encoder", "train", "predict")
 CHAIN = "metrics/chain.json"
 COLUMNS = ["experiment", "task", "seed", "method", "lora_r", "batch_size", "lr", "epochs", "trainable_pct",
            "metric", "value", "train_time_s", "features_per_s"]
@@ -40,15 +42,23 @@ def _files(node: dict, kind: str) -> dict:
     return out
 
 
+def _outs(node: dict) -> dict:
+    """{path: hash} of one experiment's outputs in dvc's JSON."""
+    outs = (node.get("data") or {}).get("outs") or {}
+    return {path: entry.get("hash") for path, entry in outs.items() if isinstance(entry, dict)}
+
+
 def experiments(show: list | dict) -> list[dict]:
     """Flatten ``dvc exp show --json`` (baseline commits and their experiments) into
-    records ``{name, rev, params, metrics}``; the workspace entry is skipped."""
+    records ``{name, rev, params, metrics, outs, baseline}``: ``outs`` the outputs' hashes,
+    ``baseline`` the record of the commit an experiment ran from (None for a commit); the
+    workspace entry is skipped."""
     found: list[dict] = []
 
-    def walk(node):
+    def walk(node, baseline):
         if isinstance(node, list):
             for n in node:
-                walk(n)
+                walk(n, baseline)
             return
         if not isinstance(node, dict):
             return
@@ -56,12 +66,58 @@ def experiments(show: list | dict) -> list[dict]:
             params, metrics = _files(node, "params"), _files(node, "metrics")
             if params or metrics:
                 found.append({"name": node.get("name") or str(node["rev"])[:7], "rev": node["rev"],
-                              "params": params.get(PARAMS, {}), "metrics": metrics})
+                              "params": params.get(PARAMS, {}), "metrics": metrics, "outs": _outs(node),
+                              "baseline": baseline})
+                baseline = baseline or found[-1]  # a commit: the experiments below ran from it
         for key in ("experiments", "revs"):
-            walk(node.get(key))
+            walk(node.get(key), baseline)
 
-    walk(show)
+    walk(show, None)
     return found
+
+
+def carried(exp: dict, task: str) -> str | None:
+    """Whether ``exp`` shows its baseline's run of ``task`` instead of one of its own (its
+    predictions, or a model without them, hash the same): None when it ran the task itself
+    (or is a commit); "same" when its params for the task are the baseline's (a grid limited
+    to other tasks' stages); "stale" when they changed but the task's stages did not run, so
+    its metrics for the task come from a run under other params."""
+    base = exp.get("baseline")
+    out = next((o for o in (f"predictions/{task}", f"models/{task}") if o in exp["outs"]), None)
+    if base is None or exp["outs"].get(out) is None or exp["outs"].get(out) != base["outs"].get(out):
+        return None
+    keys = SHARED_KEYS + (("qa", "mc") if task == "chain" else (task,))
+    return "same" if all(exp["params"].get(k) == base["params"].get(k) for k in keys) else "stale"
+
+
+def _count(items: list, noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+
+
+def own_rows(table: list[dict], exps: list[dict]) -> tuple[list[dict], list[str]]:
+    """The rows of runs the experiments made themselves, and notes on the rows left out:
+    stale ones (the experiment's params for the task changed but its stages did not run),
+    and those repeating a baseline that is itself in ``exps``."""
+    revs = {e["rev"] for e in exps}
+    base = {e["name"]: e.get("baseline") for e in exps}
+    kept, same, stale = [], [], []
+    for r in table:
+        how = r.pop("carried", None)
+        if how == "stale":
+            stale.append(r)
+        elif how == "same" and base[r["experiment"]]["rev"] in revs:
+            same.append(r)
+        else:
+            kept.append(r)
+    notes = []
+    if same:
+        notes.append(f"Left out, {_count(same, 'row')}: tasks an experiment did not retrain, with the baseline's "
+                     "params for them (the baseline's row is that run).")
+    if stale:
+        notes.append(f"Left out, {_count(stale, 'row')}: tasks whose params an experiment changed but whose stages "
+                     "did not run, so their metrics are the baseline's run under other params: "
+                     + ", ".join(f"{r['experiment']} {r['task']}" for r in stale) + ".")
+    return kept, notes
 
 
 def task_metric(task: str) -> str:
@@ -75,7 +131,8 @@ def sections(params: dict) -> list[str]:
 
 
 def rows(exp: dict) -> list[dict]:
-    """One row per task section of an experiment (and one for the chain, if it ran)."""
+    """One row per task section of an experiment (and one for the chain, if it ran);
+    ``carried`` says whether the row is the baseline's run (:func:`carried`)."""
     p, m = exp["params"], exp["metrics"]
     out = []
     seed = p.get("seed")
@@ -87,15 +144,15 @@ def rows(exp: dict) -> list[dict]:
         metric = train.get("metric") or task_metric(p[s]["task"])  # the metric that picked the best epoch
         method = tp.get("method")
         out.append({
-            "experiment": exp["name"], "task": s, "seed": seed, "method": method,
+            "experiment": exp["name"], "task": s, "carried": carried(exp, s), "seed": seed, "method": method,
             "lora_r": (tp.get("lora") or {}).get("r") if method == "lora" else None,
             "batch_size": tp.get("batch_size"), "lr": (tp.get("lr") or {}).get(method), "epochs": tp.get("epochs"),
             "trainable_pct": train.get("trainable_pct"), "trainable_params": train.get("trainable_params"),
             "metric": metric, "value": ev.get(metric, (train.get("eval") or {}).get(metric)),
             "train_time_s": train.get("train_time_s"), "features_per_s": train.get("features_per_s")})
     if CHAIN in m:
-        out.append({"experiment": exp["name"], "task": "chain", "seed": seed, "metric": "end_to_end_f1",
-                    "value": m[CHAIN].get("end_to_end_f1")})
+        out.append({"experiment": exp["name"], "task": "chain", "carried": carried(exp, "chain"), "seed": seed,
+                    "metric": "end_to_end_f1", "value": m[CHAIN].get("end_to_end_f1")})
     return out
 
 
@@ -187,6 +244,7 @@ def study_report(study, out_dir: str | Path, show: list | None = None) -> list[P
     for e in exps:
         point, seed = str(e["name"])[len(prefix):].rsplit("-s", 1)
         table += [{**r, "point": point, "seed": int(seed)} for r in study_rows(e, study) if r["task"] in sections]
+    table, notes = own_rows(table, exps)
     published = {(p, s, m): (v, src) for p, s, m, v, src in study.published}
     groups = aggregate(table, lambda r: r["point"])
     out_dir = Path(out_dir)
@@ -194,7 +252,8 @@ def study_report(study, out_dir: str | Path, show: list | None = None) -> list[P
     written = [out_dir / f"{study.name}.md"]
     write_text(written[0], f"# Study: {study.about}\n\nSeeds pooled ({', '.join(sorted({str(r['seed']) for r in table}))}):"
                            f" median, mean ± std, min – max over the seeds of each setting.\n\n"
-                           + pooled_markdown(groups, published) + "\n## Every run\n\n" + markdown(table))
+                           + pooled_markdown(groups, published) + "\n## Every run\n\n" + markdown(table)
+                           + "".join(f"\n{n}\n" for n in notes))
     for task in sorted({g["task"] for g in groups}):
         written.append(out_dir / f"{study.name}_{task}.png")
         error_bars(groups, task, written[-1], published)
@@ -258,13 +317,13 @@ def write_report(exps: list[dict], read: Callable[[str, str], str | None], out_d
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    table = [r for e in exps for r in rows(e)]
+    table, notes = own_rows([r for e in exps for r in rows(e)], exps)
     keys = {e["name"]: fingerprint(e["params"]) for e in exps}
     for r in table:
         r["setting"] = keys[r["experiment"]]
     groups = aggregate(table, lambda r: r["setting"])
     written = [out_dir / "comparison.md"]
-    text = "# Experiments\n\n" + markdown(table)
+    text = "# Experiments\n\n" + markdown(table) + "".join(f"\n{n}\n" for n in notes)
     if any(g["n"] > 1 for g in groups):  # experiments that differ only in the seed
         names = {k: "+".join(n for n, f in keys.items() if f == k) for k in set(keys.values())}
         for g in groups:
@@ -277,7 +336,8 @@ def write_report(exps: list[dict], read: Callable[[str, str], str | None], out_d
             written.append(out_dir / f"{section}_metric_vs_trainable.png")
             scatter(points, section, written[-1])
         metric = next(r["metric"] for r in table if r["task"] == section)
-        curves = epoch_curves(exps, read, section, metric)
+        ran = {r["experiment"] for r in table if r["task"] == section}
+        curves = epoch_curves([e for e in exps if e["name"] in ran], read, section, metric)
         if curves:
             written.append(out_dir / f"{section}_epochs.png")
             line_plot(curves, f"{section}: {metric} per epoch", "optimizer step", metric, written[-1], markers=True)

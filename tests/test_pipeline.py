@@ -198,6 +198,8 @@ def test_queued_grid_runs_and_appears_in_the_report(repro_project):
     for r in (2, 4):
         line = next(line for line in table.splitlines() if f"| {grid[r]['name']} | qa |" in line)
         assert f"| lora | {r} |" in line
+        # the other tasks were not retrained under the shared train.method=lora: not shown as LoRA runs
+        assert f"| {grid[r]['name']} | mc |" not in table and f"{grid[r]['name']} mc" in table
     assert (project / "reports/qa_metric_vs_trainable.png").is_file() and "qa_epochs.png" in out
     # dvc plots diff overlays the same curves: one plot, both experiments' rows
     names = [grid[r]["name"] for r in (2, 4)]

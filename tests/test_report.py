@@ -1,10 +1,11 @@
 """The experiment comparison report on fixture data: `dvc exp show --json` as DVC 3 writes
 it (captured from the grid test's project: the baseline and two queued LoRA experiments)."""
 
+import copy
 import json
 
 from conftest import FIXTURES
-from ftpipe.report import experiments, markdown, rows, write_report
+from ftpipe.report import carried, experiments, markdown, rows, write_report
 
 SHOW = json.loads((FIXTURES / "exp_show.json").read_text())
 
@@ -12,6 +13,8 @@ SHOW = json.loads((FIXTURES / "exp_show.json").read_text())
 def test_experiments_are_flattened_without_the_workspace():
     exps = experiments(SHOW)
     assert len(exps) == 3 and all(e["name"] != "workspace" for e in exps)
+    base = next(e for e in exps if e["params"]["train"]["method"] == "full")
+    assert base["baseline"] is None and all(e["baseline"] is base for e in exps if e is not base)
     assert sorted(e["params"]["train"]["method"] for e in exps) == ["full", "lora", "lora"]
     assert all("metrics/qa/eval.json" in e["metrics"] for e in exps)
 
@@ -46,3 +49,36 @@ def test_write_report(tmp_path):
     text = (tmp_path / "comparison.md").read_text()
     assert all(f"| {e['name']} | qa |" in text for e in exps)
     assert all(p.stat().st_size > 1000 for p in written[1:])
+
+
+def _carry_mc(exps, same_params: bool):
+    """The first LoRA experiment made one that did not rerun mc's stages (its mc outputs are
+    the baseline's), with the baseline's params (``same_params``) or its own LoRA ones."""
+    exps = copy.deepcopy(exps)
+    lora = next(e for e in exps if e["baseline"] is not None)
+    base = lora["baseline"] = next(e for e in exps if e["baseline"] is None)
+    for out in ("models/mc", "predictions/mc"):
+        lora["outs"][out] = base["outs"][out]
+    if same_params:
+        lora["params"] = copy.deepcopy(base["params"])
+    return exps, lora
+
+
+def test_rows_an_experiment_did_not_run_itself_are_marked_and_left_out(tmp_path):
+    exps, lora = _carry_mc(experiments(SHOW), same_params=False)
+    by_task = {r["task"]: r["carried"] for r in rows(lora)}
+    # the shared train.method changed every task's params: mc's figures are a full run's
+    assert by_task == {"qa": None, "mc": "stale", "chain": None} and carried(lora, "mc") == "stale"
+    write_report(exps, lambda rev, path: None, tmp_path)
+    text = (tmp_path / "comparison.md").read_text()
+    assert f"| {lora['name']} | qa |" in text and f"| {lora['name']} | mc |" not in text
+    assert f"Left out, 1 row: tasks whose params an experiment changed" in text and f"{lora['name']} mc." in text
+
+    exps, lora = _carry_mc(experiments(SHOW), same_params=True)
+    assert carried(lora, "mc") == "same" and carried(lora, "qa") is None
+    write_report(exps, lambda rev, path: None, tmp_path)
+    text = (tmp_path / "comparison.md").read_text()
+    assert f"| {lora['name']} | mc |" not in text and "Left out, 1 row: tasks an experiment did not retrain" in text
+    # without the baseline in the report the experiment's copy is the only one: kept
+    write_report([e for e in exps if e["baseline"] is not None], lambda rev, path: None, tmp_path)
+    assert f"| {lora['name']} | mc |" in (tmp_path / "comparison.md").read_text()
