@@ -14,6 +14,16 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("repro_project")]  # one
 TASKS = ("qa", "mc", "cola", "stsb", "chunking")
 
 
+def test_the_group_runs_on_one_worker(request):
+    """`make test` (--dist loadgroup) sends this module and test_graph's params audit to one
+    xdist worker, so the ~3-minute repro_project fixture is built once. pytest 9.2 with
+    xdist 3.8 silently stopped grouping (pytest-xdist#1386: the group rides on the node id,
+    which pytest 9.2 no longer lets a plugin rewrite), building it on both workers."""
+    if not getattr(request.config.option, "loadgroup", False):
+        pytest.skip("not under pytest-xdist's --dist loadgroup")
+    assert request.node.nodeid.endswith("@repro_project"), request.node.nodeid
+
+
 def test_repro_runs_every_stage_and_writes_every_output(repro_project):
     project, out, _ = repro_project
     expected = {"validate", "fetch", "chain"} | {f"{v}@{t}" for v in ("prepare", "tokenize", "train", "predict", "evaluate",
