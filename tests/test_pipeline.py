@@ -114,9 +114,10 @@ def test_params_change_reruns_only_what_it_touches(repro_project):
     assert {"train@cola", "predict@cola", "plot@cola"} <= stages <= {"train@cola", "predict@cola", "evaluate@cola",
                                                                     "plot@cola"}, stages
 
-    # the checkpoint the predict stages load: predict, evaluate and the chain only
-    stages = ran(sh("dvc exp run -S predict.checkpoint=best", project).stdout) - {"validate"}
-    assert stages and all(s.startswith(("predict@", "evaluate@")) or s == "chain" for s in stages), stages
+    # the checkpoint the predict stages load: predict and evaluate only (on one task: every
+    # task's stages are the same foreach template; test_graph audits each stage's params)
+    stages = ran(sh("dvc exp run -S predict.checkpoint=best evaluate@cola", project).stdout) - {"validate"}
+    assert "predict@cola" in stages and stages <= {"predict@cola", "evaluate@cola"}, stages
 
 
 def test_pretraining_hands_its_discriminator_to_fine_tuning(tmp_path_factory, tiny_model_dir):
