@@ -26,8 +26,6 @@ from .io import write_text
 from .shell import run_command
 
 PARAMS = "params.yaml"
-# Params a task's stages read besides its own section.
-SHARED_KEYS = ("seed", "encoder", "train", "predict")
 CHAIN = "metrics/chain.json"
 COLUMNS = ["experiment", "task", "seed", "method", "lora_r", "batch_size", "lr", "epochs", "trainable_pct",
            "metric", "value", "train_time_s", "features_per_s"]
@@ -42,23 +40,15 @@ def _files(node: dict, kind: str) -> dict:
     return out
 
 
-def _outs(node: dict) -> dict:
-    """{path: hash} of one experiment's outputs in dvc's JSON."""
-    outs = (node.get("data") or {}).get("outs") or {}
-    return {path: entry.get("hash") for path, entry in outs.items() if isinstance(entry, dict)}
-
-
 def experiments(show: list | dict) -> list[dict]:
     """Flatten ``dvc exp show --json`` (baseline commits and their experiments) into
-    records ``{name, rev, params, metrics, outs, baseline}``: ``outs`` the outputs' hashes,
-    ``baseline`` the record of the commit an experiment ran from (None for a commit); the
-    workspace entry is skipped."""
+    records ``{name, rev, params, metrics}``; the workspace entry is skipped."""
     found: list[dict] = []
 
-    def walk(node, baseline):
+    def walk(node):
         if isinstance(node, list):
             for n in node:
-                walk(n, baseline)
+                walk(n)
             return
         if not isinstance(node, dict):
             return
@@ -66,58 +56,61 @@ def experiments(show: list | dict) -> list[dict]:
             params, metrics = _files(node, "params"), _files(node, "metrics")
             if params or metrics:
                 found.append({"name": node.get("name") or str(node["rev"])[:7], "rev": node["rev"],
-                              "params": params.get(PARAMS, {}), "metrics": metrics, "outs": _outs(node),
-                              "baseline": baseline})
-                baseline = baseline or found[-1]  # a commit: the experiments below ran from it
+                              "params": params.get(PARAMS, {}), "metrics": metrics})
         for key in ("experiments", "revs"):
-            walk(node.get(key), baseline)
+            walk(node.get(key))
 
-    walk(show, None)
+    walk(show)
     return found
 
 
-def carried(exp: dict, task: str) -> str | None:
-    """Whether ``exp`` shows its baseline's run of ``task`` instead of one of its own (its
-    predictions, or a model without them, hash the same): None when it ran the task itself
-    (or is a commit); "same" when its params for the task are the baseline's (a grid limited
-    to other tasks' stages); "stale" when they changed but the task's stages did not run, so
-    its metrics for the task come from a run under other params."""
-    base = exp.get("baseline")
-    out = next((o for o in (f"predictions/{task}", f"models/{task}") if o in exp["outs"]), None)
-    if base is None or exp["outs"].get(out) is None or exp["outs"].get(out) != base["outs"].get(out):
-        return None
-    keys = SHARED_KEYS + (("qa", "mc") if task == "chain" else (task,))
-    return "same" if all(exp["params"].get(k) == base["params"].get(k) for k in keys) else "stale"
+_ABSENT = object()
 
 
-def _count(items: list, noun: str) -> str:
-    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+def _param(params: dict, key: str):
+    node = params
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return _ABSENT
+        node = node[part]
+    return node
 
 
-def own_rows(table: list[dict], exps: list[dict]) -> tuple[list[dict], list[str]]:
-    """The rows of runs the experiments made themselves, and notes on the rows left out:
-    stale ones (the experiment's params for the task changed but its stages did not run),
-    and those repeating a baseline that is itself in ``exps``."""
-    revs = {e["rev"] for e in exps}
-    base = {e["name"]: e.get("baseline") for e in exps}
-    kept, same, stale = [], [], []
-    for r in table:
-        how = r.pop("carried", None)
-        if how == "stale":
-            stale.append(r)
-        elif how == "same" and base[r["experiment"]]["rev"] in revs:
-            same.append(r)
-        else:
-            kept.append(r)
-    notes = []
-    if same:
-        notes.append(f"Left out, {_count(same, 'row')}: tasks an experiment did not retrain, with the baseline's "
-                     "params for them (the baseline's row is that run).")
-    if stale:
-        notes.append(f"Left out, {_count(stale, 'row')}: tasks whose params an experiment changed but whose stages "
-                     "did not run, so their metrics are the baseline's run under other params: "
-                     + ", ".join(f"{r['experiment']} {r['task']}" for r in stale) + ".")
-    return kept, notes
+def freshness(lock: dict | None, params: dict) -> Callable[[str], bool | None]:
+    """``fresh(stage)`` for one experiment: whether its dvc.lock entry for ``stage`` was
+    written under the experiment's params and its upstream stages' outputs, so the stage's
+    outputs in that commit are the experiment's own run. DVC commits an experiment with
+    every output: a stage its targets left out keeps the entry (and outputs) of the run it
+    was carried from, the baseline's or an earlier workspace experiment's. Code and data
+    files are not compared (an experiment changes params). None for a stage the lock lacks."""
+    stages = (lock or {}).get("stages") or {}
+    made_by = {o["path"]: (name, o.get("md5")) for name, st in stages.items() for o in st.get("outs") or []}
+    memo: dict[str, bool] = {}
+
+    def dep_fresh(dep: dict) -> bool:
+        for out, (name, md5) in made_by.items():
+            if dep["path"] == out:
+                return dep.get("md5") == md5 and bool(fresh(name))
+            if dep["path"].startswith(out + "/"):  # a file inside an output directory
+                return bool(fresh(name))
+        return True
+
+    def fresh(name: str) -> bool | None:
+        if name not in stages:
+            return None
+        if name not in memo:
+            st = stages[name]
+            read = (st.get("params") or {}).get(PARAMS) or {}
+            memo[name] = all(_param(params, k) == v for k, v in read.items()) \
+                and all(dep_fresh(d) for d in st.get("deps") or [])
+        return memo[name]
+
+    return fresh
+
+
+def _out_hash(lock: dict | None, stage: str, path: str) -> str | None:
+    outs = (((lock or {}).get("stages") or {}).get(stage) or {}).get("outs") or []
+    return next((o.get("md5") for o in outs if o["path"] == path), None)
 
 
 def task_metric(task: str) -> str:
@@ -130,30 +123,72 @@ def sections(params: dict) -> list[str]:
     return [k for k, v in params.items() if k not in BASE_SECTIONS and isinstance(v, dict) and "task" in v]
 
 
-def rows(exp: dict) -> list[dict]:
-    """One row per task section of an experiment (and one for the chain, if it ran);
-    ``carried`` says whether the row is the baseline's run (:func:`carried`)."""
+def rows(exp: dict, lock: dict | None = None) -> list[dict]:
+    """One row per task section of an experiment (and one for the chain, if it ran). Given
+    the experiment's dvc.lock, ``stale`` marks a row whose training (the chain: whose run)
+    is not the experiment's own (:func:`freshness`), ``run`` is the hash of what it scored
+    (the predictions, else the model), and ``scores`` come from the evaluate stage only where
+    that stage is the experiment's own, else from the training summary's last evaluation."""
     p, m = exp["params"], exp["metrics"]
-    out = []
-    seed = p.get("seed")
+    fresh, out = freshness(lock, p), []
     for s in sections(p):
         tp = deep_merge(p.get("train", {}), p[s].get("train") or {})
-        train, ev = m.get(f"metrics/{s}/train/metrics.json"), m.get(f"metrics/{s}/eval.json", {})
+        train, ev = m.get(f"metrics/{s}/train/metrics.json"), m.get(f"metrics/{s}/eval.json")
         if train is None:
             continue  # this section's stages have not run in this experiment
+        evaluated = bool(ev) and fresh(f"evaluate@{s}") is not False
+        scores = {**(train.get("eval") or {}), **(ev if evaluated else {})}
         metric = train.get("metric") or task_metric(p[s]["task"])  # the metric that picked the best epoch
         method = tp.get("method")
         out.append({
-            "experiment": exp["name"], "task": s, "carried": carried(exp, s), "seed": seed, "method": method,
+            "experiment": exp["name"], "task": s, "seed": p.get("seed"), "method": method,
             "lora_r": (tp.get("lora") or {}).get("r") if method == "lora" else None,
             "batch_size": tp.get("batch_size"), "lr": (tp.get("lr") or {}).get(method), "epochs": tp.get("epochs"),
             "trainable_pct": train.get("trainable_pct"), "trainable_params": train.get("trainable_params"),
-            "metric": metric, "value": ev.get(metric, (train.get("eval") or {}).get(metric)),
-            "train_time_s": train.get("train_time_s"), "features_per_s": train.get("features_per_s")})
+            "metric": metric, "value": scores.get(metric), "scores": scores,
+            "train_time_s": train.get("train_time_s"), "features_per_s": train.get("features_per_s"),
+            "stale": fresh(f"train@{s}") is False,
+            "run": _out_hash(lock, f"predict@{s}", f"predictions/{s}") if evaluated
+            else _out_hash(lock, f"train@{s}", f"models/{s}")})
     if CHAIN in m:
-        out.append({"experiment": exp["name"], "task": "chain", "carried": carried(exp, "chain"), "seed": seed,
-                    "metric": "end_to_end_f1", "value": m[CHAIN].get("end_to_end_f1")})
+        out.append({"experiment": exp["name"], "task": "chain", "seed": p.get("seed"), "metric": "end_to_end_f1",
+                    "value": m[CHAIN].get("end_to_end_f1"), "scores": m[CHAIN], "stale": fresh("chain") is False,
+                    "run": _out_hash(lock, "chain", "predictions/chain")})
     return out
+
+
+def own_rows(table: list[dict]) -> tuple[list[dict], list[str]]:
+    """The rows of runs made under their experiment's params, each run once (the first row
+    of a run is kept: the baseline's, as :func:`experiments` lists it first), and notes on
+    the rows left out. Pops ``stale`` and ``run`` off every row."""
+    kept, stale, repeats, seen = [], [], [], set()
+    for r in table:
+        is_stale, run = r.pop("stale", False), r.pop("run", None)
+        key = (r["task"], r["metric"], run)
+        if is_stale:
+            stale.append(r)
+        elif run is not None and key in seen:
+            repeats.append(r)
+        else:
+            kept.append(r)
+            seen.add(key)
+    notes = []
+    for what, left in (("repeat a run shown above (the experiment did not rerun the task)", repeats),
+                       ("are not the experiment's own: its params for the task changed, its stages did not "
+                        "run, so their figures are a run under other params", stale)):
+        if left:
+            names = ", ".join(dict.fromkeys(f"{r['experiment']} {r['task']}" for r in left))
+            notes.append(f"Left out, rows that {what}: {names}.")
+    return kept, notes
+
+
+def lock_of(read: Callable[[str, str], str | None], rev: str) -> dict | None:
+    """An experiment's dvc.lock (None where it cannot be read). Read as YAML 1.2, as DVC
+    writes it (ruamel.yaml, DVC's own): PyYAML's 1.1 reads a float like 1e-06 as a string."""
+    from ruamel.yaml import YAML
+
+    text = read(rev, "dvc.lock")
+    return YAML(typ="safe", pure=True).load(text) if text else None
 
 
 # ---------------------------------------------------------------- seeds pooled
@@ -179,6 +214,7 @@ def aggregate(table: list[dict], label: Callable[[dict], str]) -> list[dict]:
         if r.get("value") is not None:
             groups.setdefault((r["task"], label(r), r["metric"]), []).append(r)
     return [{"task": task, "setting": setting, "metric": metric, "seeds": [r.get("seed") for r in rs],
+             "experiments": list(dict.fromkeys(r["experiment"] for r in rs)),
              **stats([r["value"] for r in rs])} for (task, setting, metric), rs in groups.items()]
 
 
@@ -214,13 +250,12 @@ def error_bars(groups: list[dict], task: str, path: Path, published: dict | None
     save_figure(fig, path)
 
 
-def study_rows(exp: dict, study) -> list[dict]:
+def study_rows(exp: dict, study, lock: dict | None = None) -> list[dict]:
     """An experiment's rows for the metrics a study reports (its main metric by default)."""
     out = []
-    for r in rows(exp):
+    for r in rows(exp, lock):
         names = study.metrics.get(r["task"], (r["metric"],))
-        source = exp["metrics"].get(CHAIN if r["task"] == "chain" else f"metrics/{r['task']}/eval.json", {})
-        out += [{**r, "metric": m, "value": source.get(m, r["value"] if m == r["metric"] else None)} for m in names]
+        out += [{**r, "metric": m, "value": r["scores"].get(m)} for m in names]
     return out
 
 
@@ -229,10 +264,12 @@ def exp_show() -> list:
     return json.loads(run_command(["dvc", "exp", "show", "--json"]).stdout)
 
 
-def study_report(study, out_dir: str | Path, show: list | None = None) -> list[Path]:
+def study_report(study, out_dir: str | Path, show: list | None = None,
+                 read: Callable[[str, str], str | None] | None = None) -> list[Path]:
     """reports/<study>.md and reports/<study>_<task>.png for ``python -m ftpipe.study``."""
     if show is None:
         show = exp_show()
+    read = read or git_reader()
     prefix = f"{study.name}-"
     exps = [e for e in experiments(show) if str(e["name"]).startswith(prefix)]
     if not exps:
@@ -243,8 +280,9 @@ def study_report(study, out_dir: str | Path, show: list | None = None) -> list[P
     table = []
     for e in exps:
         point, seed = str(e["name"])[len(prefix):].rsplit("-s", 1)
-        table += [{**r, "point": point, "seed": int(seed)} for r in study_rows(e, study) if r["task"] in sections]
-    table, notes = own_rows(table, exps)
+        table += [{**r, "point": point, "seed": int(seed)} for r in study_rows(e, study, lock_of(read, e["rev"]))
+                  if r["task"] in sections]
+    table, notes = own_rows(table)
     published = {(p, s, m): (v, src) for p, s, m, v, src in study.published}
     groups = aggregate(table, lambda r: r["point"])
     out_dir = Path(out_dir)
@@ -317,7 +355,7 @@ def write_report(exps: list[dict], read: Callable[[str, str], str | None], out_d
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    table, notes = own_rows([r for e in exps for r in rows(e)], exps)
+    table, notes = own_rows([r for e in exps for r in rows(e, lock_of(read, e["rev"]))])
     keys = {e["name"]: fingerprint(e["params"]) for e in exps}
     for r in table:
         r["setting"] = keys[r["experiment"]]
@@ -325,9 +363,8 @@ def write_report(exps: list[dict], read: Callable[[str, str], str | None], out_d
     written = [out_dir / "comparison.md"]
     text = "# Experiments\n\n" + markdown(table) + "".join(f"\n{n}\n" for n in notes)
     if any(g["n"] > 1 for g in groups):  # experiments that differ only in the seed
-        names = {k: "+".join(n for n, f in keys.items() if f == k) for k in set(keys.values())}
-        for g in groups:
-            g["setting"] = names[g["setting"]]
+        for g in groups:  # named by the experiments whose rows it pools
+            g["setting"] = "+".join(g["experiments"])
         text += "\n## Seeds pooled\n\n" + pooled_markdown(groups)
     write_text(written[0], text)
     for section in dict.fromkeys(r["task"] for r in table if r["task"] != "chain"):

@@ -1,11 +1,10 @@
 """The experiment comparison report on fixture data: `dvc exp show --json` as DVC 3 writes
 it (captured from the grid test's project: the baseline and two queued LoRA experiments)."""
 
-import copy
 import json
 
 from conftest import FIXTURES
-from ftpipe.report import carried, experiments, markdown, rows, write_report
+from ftpipe.report import experiments, markdown, rows, write_report
 
 SHOW = json.loads((FIXTURES / "exp_show.json").read_text())
 
@@ -13,8 +12,6 @@ SHOW = json.loads((FIXTURES / "exp_show.json").read_text())
 def test_experiments_are_flattened_without_the_workspace():
     exps = experiments(SHOW)
     assert len(exps) == 3 and all(e["name"] != "workspace" for e in exps)
-    base = next(e for e in exps if e["params"]["train"]["method"] == "full")
-    assert base["baseline"] is None and all(e["baseline"] is base for e in exps if e is not base)
     assert sorted(e["params"]["train"]["method"] for e in exps) == ["full", "lora", "lora"]
     assert all("metrics/qa/eval.json" in e["metrics"] for e in exps)
 
@@ -51,34 +48,70 @@ def test_write_report(tmp_path):
     assert all(p.stat().st_size > 1000 for p in written[1:])
 
 
-def _carry_mc(exps, same_params: bool):
-    """The first LoRA experiment made one that did not rerun mc's stages (its mc outputs are
-    the baseline's), with the baseline's params (``same_params``) or its own LoRA ones."""
-    exps = copy.deepcopy(exps)
-    lora = next(e for e in exps if e["baseline"] is not None)
-    base = lora["baseline"] = next(e for e in exps if e["baseline"] is None)
-    for out in ("models/mc", "predictions/mc"):
-        lora["outs"][out] = base["outs"][out]
-    if same_params:
-        lora["params"] = copy.deepcopy(base["params"])
-    return exps, lora
+# ---------------------------------------------------------------- whose run a row shows
+
+def _stage(params: dict, outs: dict, deps: dict | None = None) -> dict:
+    """A dvc.lock entry: the params it ran under, its outputs' and dependencies' hashes."""
+    return {"params": {"params.yaml": params}, "outs": [{"path": p, "md5": h} for p, h in outs.items()],
+            "deps": [{"path": p, "md5": h} for p, h in (deps or {}).items()]}
 
 
-def test_rows_an_experiment_did_not_run_itself_are_marked_and_left_out(tmp_path):
-    exps, lora = _carry_mc(experiments(SHOW), same_params=False)
-    by_task = {r["task"]: r["carried"] for r in rows(lora)}
-    # the shared train.method changed every task's params: mc's figures are a full run's
-    assert by_task == {"qa": None, "mc": "stale", "chain": None} and carried(lora, "mc") == "stale"
-    write_report(exps, lambda rev, path: None, tmp_path)
-    text = (tmp_path / "comparison.md").read_text()
+def _lock(exp: dict, mc_train: dict, mc_model: str = "mc-1", features: str = "feat-1", stale_eval=()) -> dict:
+    """The lock of a fixture experiment: train@qa under its own params, train@mc under
+    ``mc_train`` (its own shared train section, or another run's), predict and evaluate for
+    both (evaluate carried from another run for the tasks in ``stale_eval``)."""
+    stages = {"tokenize@mc": _stage({}, {"data/features/mc": "feat-1"}),
+              "train@qa": _stage({"train": exp["params"]["train"]}, {"models/qa": f"qa-{exp['rev']}"}),
+              "train@mc": _stage({"train": mc_train}, {"models/mc": mc_model}, {"data/features/mc": features})}
+    for t in ("qa", "mc"):
+        model = stages[f"train@{t}"]["outs"][0]["md5"]
+        stages[f"predict@{t}"] = _stage({}, {f"predictions/{t}": f"pred-{model}"}, {f"models/{t}": model})
+        scored = "pred-other" if t in stale_eval else f"pred-{model}"
+        stages[f"evaluate@{t}"] = _stage({}, {}, {f"predictions/{t}": scored})
+    return {"schema": "2.0", "stages": stages}
+
+
+def _report(exps: list[dict], locks: dict, tmp_path) -> str:
+    import yaml
+
+    def read(rev, path):
+        return yaml.safe_dump(locks[rev]) if path == "dvc.lock" and rev in locks else None
+
+    write_report(exps, read, tmp_path)
+    return (tmp_path / "comparison.md").read_text()
+
+
+def test_a_row_the_experiment_did_not_run_under_its_params_is_left_out(tmp_path):
+    exps = experiments(SHOW)
+    base, lora = exps[0], exps[1]
+    assert base["params"]["train"]["method"] == "full" and lora["params"]["train"]["method"] == "lora"
+    full_train = base["params"]["train"]
+    # lora's mc model is the baseline's full fine-tuning, carried: its targets left train@mc out
+    locks = {base["rev"]: _lock(base, full_train), lora["rev"]: _lock(lora, full_train)}
+    text = _report([base, lora], locks, tmp_path)
     assert f"| {lora['name']} | qa |" in text and f"| {lora['name']} | mc |" not in text
-    assert f"Left out, 1 row: tasks whose params an experiment changed" in text and f"{lora['name']} mc." in text
+    assert f"| {base['name']} | mc |" in text
+    assert "its params for the task changed, its stages did not run" in text and f"{lora['name']} mc." in text
+    # its own training, but on features of another run (an upstream stage it did not rerun)
+    locks[lora["rev"]] = _lock(lora, lora["params"]["train"], "mc-2", features="feat-0")
+    assert f"| {lora['name']} | mc |" not in _report([base, lora], locks, tmp_path)
+    locks[lora["rev"]] = _lock(lora, lora["params"]["train"], "mc-2")
+    assert f"| {lora['name']} | mc |" in _report([base, lora], locks, tmp_path)
 
-    exps, lora = _carry_mc(experiments(SHOW), same_params=True)
-    assert carried(lora, "mc") == "same" and carried(lora, "qa") is None
-    write_report(exps, lambda rev, path: None, tmp_path)
-    text = (tmp_path / "comparison.md").read_text()
-    assert f"| {lora['name']} | mc |" not in text and "Left out, 1 row: tasks an experiment did not retrain" in text
-    # without the baseline in the report the experiment's copy is the only one: kept
-    write_report([e for e in exps if e["baseline"] is not None], lambda rev, path: None, tmp_path)
-    assert f"| {lora['name']} | mc |" in (tmp_path / "comparison.md").read_text()
+
+def test_a_run_is_shown_once_and_scored_by_the_experiments_own_stages(tmp_path):
+    exps = experiments(SHOW)
+    base, lora = exps[0], exps[1]
+    # the same mc model in both commits, each trained under its commit's params: one run
+    locks = {e["rev"]: _lock(e, e["params"]["train"], "mc-same") for e in (base, lora)}
+    text = _report([base, lora], locks, tmp_path)
+    assert f"| {base['name']} | mc |" in text and f"| {lora['name']} | mc |" not in text
+    assert f"repeat a run shown above (the experiment did not rerun the task): {lora['name']} mc." in text
+    # qa's evaluate stage did not run on this commit's predictions: the value is the training
+    # summary's last evaluation, not the carried eval.json (1.3158)
+    qa = next(r for r in rows(lora, _lock(lora, lora["params"]["train"], stale_eval=("qa",))) if r["task"] == "qa")
+    assert qa["value"] == lora["metrics"]["metrics/qa/train/metrics.json"]["eval"]["f1"] != 1.3158
+    qa = next(r for r in rows(lora, locks[lora["rev"]]) if r["task"] == "qa")
+    assert qa["value"] == 1.3158 and qa["run"] == f"pred-qa-{lora['rev']}" and not qa["stale"]
+    # without a lock (not a git commit) every row is shown, as before
+    assert all(not r["stale"] and r["run"] is None for r in rows(lora))
