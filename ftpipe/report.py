@@ -42,7 +42,8 @@ def _files(node: dict, kind: str) -> dict:
 
 def experiments(show: list | dict) -> list[dict]:
     """Flatten ``dvc exp show --json`` (baseline commits and their experiments) into
-    records ``{name, rev, params, metrics}``; the workspace entry is skipped."""
+    records ``{name, rev, params, metrics, timestamp}``, oldest first (a baseline commit
+    before the experiments run from it); the workspace entry is skipped."""
     found: list[dict] = []
 
     def walk(node):
@@ -56,12 +57,13 @@ def experiments(show: list | dict) -> list[dict]:
             params, metrics = _files(node, "params"), _files(node, "metrics")
             if params or metrics:
                 found.append({"name": node.get("name") or str(node["rev"])[:7], "rev": node["rev"],
-                              "params": params.get(PARAMS, {}), "metrics": metrics})
+                              "params": params.get(PARAMS, {}), "metrics": metrics,
+                              "timestamp": (node.get("data") or {}).get("timestamp") or ""})
         for key in ("experiments", "revs"):
             walk(node.get(key))
 
     walk(show)
-    return found
+    return sorted(found, key=lambda e: e["timestamp"])
 
 
 _ABSENT = object()
@@ -76,13 +78,36 @@ def _param(params: dict, key: str):
     return node
 
 
-def freshness(lock: dict | None, params: dict) -> Callable[[str], bool | None]:
+def cache_listing(md5: str, cache: Path = Path(".dvc/cache/files/md5")) -> list[dict] | None:
+    """The files of a cached directory output (DVC's ``.dir`` object: md5 and relpath of
+    each), None where it is not in the cache."""
+    path = cache / md5[:2] / md5[2:]
+    return json.loads(path.read_text()) if md5.endswith(".dir") and path.is_file() else None
+
+
+def _inner_hash(listing: list[dict], rel: str) -> str | None:
+    """The hash DVC records for the file or directory ``rel`` inside a cached directory: a
+    file's md5, or a directory's as DVC computes it (the md5 of its sorted listing's JSON)."""
+    import hashlib
+
+    inner = [{"md5": e["md5"], "relpath": e["relpath"][len(rel) + 1:]} for e in listing
+             if e["relpath"].startswith(rel + "/")]
+    if inner:
+        text = json.dumps(sorted(inner, key=lambda e: e["relpath"]), sort_keys=True)
+        return hashlib.md5(text.encode("utf-8")).hexdigest() + ".dir"
+    return next((e["md5"] for e in listing if e["relpath"] == rel), None)
+
+
+def freshness(lock: dict | None, params: dict, listing: Callable[[str], list | None] = cache_listing
+              ) -> Callable[[str], bool | None]:
     """``fresh(stage)`` for one experiment: whether its dvc.lock entry for ``stage`` was
     written under the experiment's params and its upstream stages' outputs, so the stage's
     outputs in that commit are the experiment's own run. DVC commits an experiment with
     every output: a stage its targets left out keeps the entry (and outputs) of the run it
-    was carried from, the baseline's or an earlier workspace experiment's. Code and data
-    files are not compared (an experiment changes params). None for a stage the lock lacks."""
+    was carried from, the baseline's or an earlier workspace experiment's. A dependency
+    inside an output directory is checked through that directory's listing in DVC's cache
+    (not checked where the cache lacks it); code and data files are not compared (an
+    experiment changes params). None for a stage the lock lacks."""
     stages = (lock or {}).get("stages") or {}
     made_by = {o["path"]: (name, o.get("md5")) for name, st in stages.items() for o in st.get("outs") or []}
     memo: dict[str, bool] = {}
@@ -91,8 +116,10 @@ def freshness(lock: dict | None, params: dict) -> Callable[[str], bool | None]:
         for out, (name, md5) in made_by.items():
             if dep["path"] == out:
                 return dep.get("md5") == md5 and bool(fresh(name))
-            if dep["path"].startswith(out + "/"):  # a file inside an output directory
-                return bool(fresh(name))
+            if dep["path"].startswith(out + "/"):  # inside an output directory
+                files = listing(md5 or "")
+                inner = _inner_hash(files, dep["path"][len(out) + 1:]) if files else None
+                return (inner is None or inner == dep.get("md5")) and bool(fresh(name))
         return True
 
     def fresh(name: str) -> bool | None:
@@ -159,8 +186,8 @@ def rows(exp: dict, lock: dict | None = None) -> list[dict]:
 
 def own_rows(table: list[dict]) -> tuple[list[dict], list[str]]:
     """The rows of runs made under their experiment's params, each run once (the first row
-    of a run is kept: the baseline's, as :func:`experiments` lists it first), and notes on
-    the rows left out. Pops ``stale`` and ``run`` off every row."""
+    of a run is kept: the experiment that made it, as :func:`experiments` lists the oldest
+    first), and notes on the rows left out. Pops ``stale`` and ``run`` off every row."""
     kept, stale, repeats, seen = [], [], [], set()
     for r in table:
         is_stale, run = r.pop("stale", False), r.pop("run", None)
@@ -174,8 +201,8 @@ def own_rows(table: list[dict]) -> tuple[list[dict], list[str]]:
             seen.add(key)
     notes = []
     for what, left in (("repeat a run shown above (the experiment did not rerun the task)", repeats),
-                       ("are not the experiment's own: its params for the task changed, its stages did not "
-                        "run, so their figures are a run under other params", stale)):
+                       ("are not the experiment's own: its params for the task, or an output upstream, "
+                        "changed and the task's stages did not rerun, so their figures are another run's", stale)):
         if left:
             names = ", ".join(dict.fromkeys(f"{r['experiment']} {r['task']}" for r in left))
             notes.append(f"Left out, rows that {what}: {names}.")
@@ -214,7 +241,7 @@ def aggregate(table: list[dict], label: Callable[[dict], str]) -> list[dict]:
         if r.get("value") is not None:
             groups.setdefault((r["task"], label(r), r["metric"]), []).append(r)
     return [{"task": task, "setting": setting, "metric": metric, "seeds": [r.get("seed") for r in rs],
-             "experiments": list(dict.fromkeys(r["experiment"] for r in rs)),
+             "experiments": list(dict.fromkeys(r["experiment"] for r in rs if "experiment" in r)),
              **stats([r["value"] for r in rs])} for (task, setting, metric), rs in groups.items()]
 
 

@@ -4,7 +4,7 @@ it (captured from the grid test's project: the baseline and two queued LoRA expe
 import json
 
 from conftest import FIXTURES
-from ftpipe.report import experiments, markdown, rows, write_report
+from ftpipe.report import _inner_hash, experiments, freshness, markdown, rows, write_report
 
 SHOW = json.loads((FIXTURES / "exp_show.json").read_text())
 
@@ -12,6 +12,7 @@ SHOW = json.loads((FIXTURES / "exp_show.json").read_text())
 def test_experiments_are_flattened_without_the_workspace():
     exps = experiments(SHOW)
     assert len(exps) == 3 and all(e["name"] != "workspace" for e in exps)
+    assert [e["name"] for e in exps] == ["master", "gauge-maul", "dizzy-nave"]  # oldest first
     assert sorted(e["params"]["train"]["method"] for e in exps) == ["full", "lora", "lora"]
     assert all("metrics/qa/eval.json" in e["metrics"] for e in exps)
 
@@ -91,7 +92,7 @@ def test_a_row_the_experiment_did_not_run_under_its_params_is_left_out(tmp_path)
     text = _report([base, lora], locks, tmp_path)
     assert f"| {lora['name']} | qa |" in text and f"| {lora['name']} | mc |" not in text
     assert f"| {base['name']} | mc |" in text
-    assert "its params for the task changed, its stages did not run" in text and f"{lora['name']} mc." in text
+    assert "changed and the task's stages did not rerun" in text and f"{lora['name']} mc." in text
     # its own training, but on features of another run (an upstream stage it did not rerun)
     locks[lora["rev"]] = _lock(lora, lora["params"]["train"], "mc-2", features="feat-0")
     assert f"| {lora['name']} | mc |" not in _report([base, lora], locks, tmp_path)
@@ -107,6 +108,13 @@ def test_a_run_is_shown_once_and_scored_by_the_experiments_own_stages(tmp_path):
     text = _report([base, lora], locks, tmp_path)
     assert f"| {base['name']} | mc |" in text and f"| {lora['name']} | mc |" not in text
     assert f"repeat a run shown above (the experiment did not rerun the task): {lora['name']} mc." in text
+    # two experiments with one run (the later one carried it from the earlier, in the
+    # workspace): credited to the one that made it, the older
+    older, newer = exps[1], exps[2]
+    locks = {base["rev"]: _lock(base, base["params"]["train"], "mc-0"),
+             **{e["rev"]: _lock(e, e["params"]["train"], "mc-lora") for e in (older, newer)}}
+    text = _report(exps, locks, tmp_path)
+    assert f"| {older['name']} | mc |" in text and f"| {newer['name']} | mc |" not in text
     # qa's evaluate stage did not run on this commit's predictions: the value is the training
     # summary's last evaluation, not the carried eval.json (1.3158)
     qa = next(r for r in rows(lora, _lock(lora, lora["params"]["train"], stale_eval=("qa",))) if r["task"] == "qa")
@@ -115,3 +123,34 @@ def test_a_run_is_shown_once_and_scored_by_the_experiments_own_stages(tmp_path):
     assert qa["value"] == 1.3158 and qa["run"] == f"pred-qa-{lora['rev']}" and not qa["stale"]
     # without a lock (not a git commit) every row is shown, as before
     assert all(not r["stale"] and r["run"] is None for r in rows(lora))
+
+
+def test_freshness_follows_upstream_stages_and_files_inside_their_outputs():
+    """A fine-tuning whose model.dir is the pretraining's discriminator, and the chain after it."""
+    listings = {"D1.dir": [{"md5": "w1", "relpath": "final/discriminator/model.safetensors"},
+                           {"md5": "c1", "relpath": "final/discriminator/config.json"},
+                           {"md5": "g1", "relpath": "final/generator/model.safetensors"}]}
+    listings["D2.dir"] = [dict(e, md5=e["md5"].replace("1", "2")) for e in listings["D1.dir"]]
+    disc = _inner_hash(listings["D1.dir"], "final/discriminator")
+    assert disc.endswith(".dir") and disc != _inner_hash(listings["D2.dir"], "final/discriminator")
+
+    def lock(pretrained: str) -> dict:
+        return {"stages": {
+            "train@pretrain": _stage({"pretrain.train": {"lr": 2}}, {"models/pretrain": pretrained}),
+            "train@cola": _stage({"cola.train": {"lr": 3}, "seed": 1}, {"models/cola": "C.dir"},
+                                 {"models/pretrain/final/discriminator": disc}),
+            "chain": _stage({}, {"predictions/chain": "P.dir"}, {"models/cola": "C.dir"})}}
+
+    params = {"seed": 1, "pretrain": {"train": {"lr": 2}}, "cola": {"train": {"lr": 3}}}
+    fresh = freshness(lock("D1.dir"), params, listings.get)
+    assert fresh("train@pretrain") and fresh("train@cola") and fresh("chain") and fresh("evaluate@cola") is None
+    # the pretraining's params changed, nothing reran: every hash still matches, all is stale
+    stale = freshness(lock("D1.dir"), {**params, "pretrain": {"train": {"lr": 9}}}, listings.get)
+    assert stale("train@pretrain") is False and stale("train@cola") is False and stale("chain") is False
+    # the pretraining reran, the fine-tuning did not: it fine-tuned another discriminator
+    rerun = freshness(lock("D2.dir"), params, listings.get)
+    assert rerun("train@pretrain") and rerun("train@cola") is False and rerun("chain") is False
+    # a key the experiment's params lack is not a recorded null
+    null = {"stages": {"train@cola": _stage({"cola.model.dropout": None}, {})}}
+    assert freshness(null, {"cola": {"model": {"dropout": None}}}, listings.get)("train@cola")
+    assert freshness(null, {"cola": {"model": {}}}, listings.get)("train@cola") is False
