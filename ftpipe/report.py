@@ -7,9 +7,11 @@ Why a script and not a DVC stage: a stage runs inside one experiment and sees on
 own outputs; a comparison reads all of them. It reads ``dvc exp show --json`` (params and
 metrics of each experiment) and each experiment's per-epoch curve from its git commit
 (dvclive's TSVs are non-cached outputs, so DVC commits them with the experiment). One row
-per experiment and task section; writes ``comparison.md``, and per task
-``<task>_metric_vs_trainable.png`` and ``<task>_epochs.png``. ``dvc plots diff <exps>``
-overlays the same curves in HTML.
+per experiment and task section, for the runs the experiment made itself: each
+experiment's dvc.lock says which of its stages ran under its params (:func:`freshness`);
+the rows it carried over from another run are left out with a note. Writes
+``comparison.md``, and per task ``<task>_metric_vs_trainable.png`` and
+``<task>_epochs.png``. ``dvc plots diff <exps>`` overlays the same curves in HTML.
 """
 
 from __future__ import annotations
