@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import io
 import json
 from pathlib import Path
@@ -80,10 +81,20 @@ def _param(params: dict, key: str):
     return node
 
 
-def cache_listing(md5: str, cache: Path = Path(".dvc/cache/files/md5")) -> list[dict] | None:
+@functools.cache
+def cache_objects(dvc_dir: Path) -> Path:
+    """Where DVC 3 keeps this project's cached objects: ``files/md5`` under the cache
+    directory its config names (``cache.dir`` at any level: system, global, project,
+    local; a relative one is relative to that config file), else under ``.dvc/cache``."""
+    from dvc.config import Config  # DVC resolves the levels and relative paths as `dvc cache dir` does
+
+    return Path(Config(dvc_dir=str(dvc_dir))["cache"].get("dir") or dvc_dir / "cache") / "files" / "md5"
+
+
+def cache_listing(md5: str, cache: Path | None = None) -> list[dict] | None:
     """The files of a cached directory output (DVC's ``.dir`` object: md5 and relpath of
     each), None where it is not in the cache."""
-    path = cache / md5[:2] / md5[2:]
+    path = (cache or cache_objects(Path(".dvc").resolve())) / md5[:2] / md5[2:]
     return json.loads(path.read_text()) if md5.endswith(".dir") and path.is_file() else None
 
 

@@ -4,7 +4,7 @@ it (captured from the grid test's project: the baseline and two queued LoRA expe
 import json
 
 from conftest import FIXTURES
-from ftpipe.report import _inner_hash, experiments, freshness, markdown, rows, write_report
+from ftpipe.report import _inner_hash, cache_listing, cache_objects, experiments, freshness, markdown, rows, write_report
 
 SHOW = json.loads((FIXTURES / "exp_show.json").read_text())
 
@@ -154,3 +154,21 @@ def test_freshness_follows_upstream_stages_and_files_inside_their_outputs():
     null = {"stages": {"train@cola": _stage({"cola.model.dropout": None}, {})}}
     assert freshness(null, {"cola": {"model": {"dropout": None}}}, listings.get)("train@cola")
     assert freshness(null, {"cola": {"model": {}}}, listings.get)("train@cola") is False
+
+
+def test_directory_listings_are_read_from_the_cache_dvc_is_configured_with(tmp_path, monkeypatch):
+    """`dvc config cache.dir ../elsewhere` (relative to .dvc/), as `dvc cache dir` resolves it."""
+    for level in ("DVC_GLOBAL_CONFIG_DIR", "DVC_SYSTEM_CONFIG_DIR"):  # this machine's own configs stay out
+        monkeypatch.setenv(level, str(tmp_path / level))
+    listing = [{"md5": "w1", "relpath": "final/model.safetensors"}]
+    for project, cache in (("default", "default/.dvc/cache"), ("moved", "elsewhere")):
+        (tmp_path / project / ".dvc").mkdir(parents=True)
+        if project == "moved":
+            (tmp_path / project / ".dvc" / "config").write_text("[cache]\n    dir = ../../elsewhere\n")
+        obj = tmp_path / cache / "files" / "md5" / "ab" / "cdef.dir"
+        obj.parent.mkdir(parents=True)
+        obj.write_text(json.dumps(listing))
+        assert cache_objects((tmp_path / project / ".dvc").resolve()) == (tmp_path / cache / "files" / "md5").resolve()
+        monkeypatch.chdir(tmp_path / project)
+        assert cache_listing("abcdef.dir") == listing and cache_listing("abcdef") is None
+        assert cache_listing("ab0000.dir") is None
