@@ -15,13 +15,29 @@ from typing import Any
 
 import torch
 
-from .io import atomic_dir, write_json
+from .io import atomic_dir, recover_dir, write_json
 
 
 def run_key(*parts: Any) -> str:
     """Fingerprint of everything a checkpoint depends on: resuming a different run is refused."""
     blob = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def tree_digest(path: str | Path) -> str:
+    """The md5 of a file or a directory's files (names and contents): what a run starts
+    from (the encoder's weights, the features), for :func:`run_key`. Not a path on disk
+    (a hub id): the name itself."""
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path] if path.is_file() else []
+    if not files:
+        return str(path)
+    h = hashlib.md5()
+    for f in files:
+        with open(f, "rb") as fh:
+            h.update(f"{f.relative_to(path) if f != path else f.name}\0".encode())
+            h.update(hashlib.file_digest(fh, "md5").digest())
+    return h.hexdigest()
 
 
 def save(ckpt_dir: Path, key: str, model: torch.nn.Module, optimizer: Any, scheduler: Any, state: dict) -> None:
@@ -38,6 +54,7 @@ def save(ckpt_dir: Path, key: str, model: torch.nn.Module, optimizer: Any, sched
 
 def load(ckpt_dir: Path, key: str) -> dict | None:
     """The loop's saved state, or None when there is none or it belongs to another run."""
+    recover_dir(ckpt_dir)  # a save killed between its two renames left the last state aside
     state_file = ckpt_dir / "state.json"
     if not state_file.is_file():
         return None

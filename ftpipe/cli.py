@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Callable
@@ -31,6 +32,9 @@ def run(main: Callable[[argparse.Namespace, RunParams], None], args: argparse.Na
     (exit 2). FTPIPE_DEBUG=1 shows the traceback instead."""
     section = getattr(args, "task", None)
     AUDIT.name = Path(sys.argv[0]).stem + (f"@{section}" if section else "")
+    # SIGTERM (a CI timeout, `kill`, a scheduler) as an exception, like Ctrl-C's SIGINT, so
+    # the stage's cleanup runs: temporary outputs removed, nothing half-written left.
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         main(args, load_params(args.params, section))
     except UserError as e:
@@ -45,6 +49,13 @@ def run(main: Callable[[argparse.Namespace, RunParams], None], args: argparse.Na
         print(f"error: {type(e).__name__}: {e} (at {where}; set FTPIPE_DEBUG=1 for the traceback)",
               file=sys.stderr)
         sys.exit(2)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _terminated(signum: int, frame) -> None:
+    print("error: terminated (SIGTERM)", file=sys.stderr)
+    raise SystemExit(128 + signum)
 
 
 def _innermost_frame(e: BaseException) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import glob
 import json
 import os
 import shutil
@@ -39,18 +40,24 @@ def _tmp_sibling(path: Path, is_dir: bool) -> Path:
     return Path(name)
 
 
-def write_text(path: str | Path, text: str) -> None:
+@contextlib.contextmanager
+def atomic_file(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling path that replaces ``path`` only if the block succeeds."""
     path = Path(path)
     tmp = _tmp_sibling(path, is_dir=False)
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_file(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def dumps(obj: Any, indent: int | None = 2) -> str:
@@ -131,10 +138,29 @@ def _num(v: str) -> Any:
     return v
 
 
+def _old(path: Path) -> Path:
+    return path.with_name(f".{path.name}.old")
+
+
+def recover_dir(path: Path) -> None:
+    """Tidy what a killed :func:`atomic_dir` or :func:`remove_dir` left beside ``path``
+    (SIGKILL runs no cleanup): the previous version, set aside for a swap that did not
+    finish, goes back in place; temporary siblings go."""
+    old = _old(path)
+    if old.exists() and not path.exists():
+        os.replace(old, path)
+    shutil.rmtree(old, ignore_errors=True)
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp") if path.parent.is_dir() else ():
+        shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary directory that replaces ``path`` only if the block succeeds."""
+    """Yield a temporary directory that replaces ``path`` only if the block succeeds. A
+    reader sees the old directory or the new one: the old one is renamed aside, the new one
+    renamed in, and a kill between the two renames is undone by the next call."""
     path = Path(path)
+    recover_dir(path)
     tmp = _tmp_sibling(path, is_dir=True)
     try:
         yield tmp
@@ -142,13 +168,24 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     if path.exists():
-        old = path.with_name(f".{path.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
+        old = _old(path)
         os.replace(path, old)
         os.replace(tmp, path)
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, path)
+
+
+def remove_dir(path: str | Path) -> None:
+    """Remove a directory at once: renamed to a temporary sibling, then deleted, so a kill
+    never leaves it half deleted (a checkpoint without its weights)."""
+    path = Path(path)
+    recover_dir(path)
+    if path.exists():
+        gone = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        with contextlib.suppress(FileNotFoundError):  # removed meanwhile by another process
+            os.replace(path, gone)
+        shutil.rmtree(gone, ignore_errors=True)
 
 
 def load_features(path: str | Path):

@@ -16,12 +16,15 @@ run's.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 
 def _live(log_dir: str | Path) -> Any:
     from dvclive import Live
+
+    from .io import write_text
 
     class StageLive(Live):
         """dvclive without its own DVC integration (saving experiments, writing dvc.yaml):
@@ -30,6 +33,15 @@ def _live(log_dir: str | Path) -> Any:
 
         def _init_dvc(self) -> None:
             pass
+
+        def make_summary(self) -> None:
+            """dvclive's, written atomically: it rewrites metrics.json at every logged
+            step, and its own plain rewrite killed mid-way leaves an empty file."""
+            from dvclive.plots.utils import NumpyEncoder
+
+            if self._step is not None:
+                self.summary["step"] = self.step
+            write_text(self.metrics_file, json.dumps(self.summary, indent=4, cls=NumpyEncoder) + "\n")
 
     return StageLive(dir=str(log_dir), save_dvc_exp=False, dvcyaml=False, report=None)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import matplotlib
@@ -10,16 +9,15 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .io import read_tsv  # noqa: E402
+from .io import atomic_dir, atomic_file, read_tsv  # noqa: E402
 
 
 def save_figure(fig, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        with atomic_file(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+    finally:
+        plt.close(fig)
 
 
 def line_plot(series: dict[str, tuple[list, list]], title: str, xlabel: str, ylabel: str, path: str | Path,
@@ -49,8 +47,14 @@ def dvclive_series(log_dir: str | Path, name: str) -> tuple[list, list] | None:
 
 def training_plots(log_dir: str | Path, out_dir: str | Path, title: str) -> list[Path]:
     """From a training run's dvclive logs: loss per step, the evaluation metrics and the
-    mean training loss per epoch (x: optimizer step)."""
+    mean training loss per epoch (x: optimizer step). ``out_dir`` is replaced as a whole."""
     log_dir, out_dir = Path(log_dir), Path(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        written = _training_plots(log_dir, tmp, title)
+    return [out_dir / p.name for p in written]
+
+
+def _training_plots(log_dir: Path, out_dir: Path, title: str) -> list[Path]:
     written = []
     loss = dvclive_series(log_dir, "train/loss")
     if loss:

@@ -28,7 +28,7 @@ from . import checkpoint
 from .batching import LengthGroupedBatchSampler
 from .config import TrainConfig, learning_rate, to_dict
 from .dropout import fast_dropout
-from .io import atomic_dir
+from .io import atomic_dir, remove_dir
 from .livelog import RunLog
 from .optim import optimizer_and_schedule
 from .precision import precision_name, resolve_precision
@@ -260,8 +260,6 @@ class Trainer:
             if self._checkpoint_due():
                 self.save_checkpoint(epoch + 1, 0)
             self._window_reset()  # evaluation time is not training throughput
-        if self.ckpt is not None and self.accelerator.is_main_process:
-            shutil.rmtree(self.ckpt, ignore_errors=True)
         t = self.t_train
         return FitResult(log=self.log, best=self.best, train_time_s=t, steps=self.step,
                          features_per_s=self.feats_done / t if t else 0.0,
@@ -271,17 +269,23 @@ class Trainer:
 def fit(model: torch.nn.Module, train_rows: Any, collate: Callable[[list[dict]], dict], lengths: Sequence[int],
         cfg: TrainConfig, seed: int, evaluation: Evaluation | None = None, log_dir: str | Path | None = None,
         checkpoint_dir: str | Path | None = None, key_parts: Any = (), accelerator: Any = None,
-        time_limit_s: float | None = None) -> FitResult:
+        time_limit_s: float | None = None, keep_state: bool = False) -> FitResult:
     """Train ``model`` on ``train_rows`` (indexable rows of features) for ``cfg.epochs``.
 
     ``evaluation.evaluate(model)`` returns metrics per epoch; the best epoch by
     ``evaluation.metric`` goes to ``evaluation.on_best``. Logs go to ``log_dir`` (dvclive);
-    resumable state to ``checkpoint_dir`` while the run lasts. ``time_limit_s`` stops after
-    that much training time (benchmarks at an equal wall-clock budget).
+    resumable state to ``checkpoint_dir`` while the run lasts, removed at the end unless
+    ``keep_state``: then the caller removes it once it has saved what it keeps, so a kill
+    before that resumes instead of starting over. ``time_limit_s`` stops after that much
+    training time (benchmarks at an equal wall-clock budget).
     """
     with fast_dropout(model, cfg.fast_dropout):
-        return Trainer(model, train_rows, collate, lengths, cfg, seed, evaluation, log_dir, checkpoint_dir,
-                       key_parts, accelerator, time_limit_s).run()
+        trainer = Trainer(model, train_rows, collate, lengths, cfg, seed, evaluation, log_dir, checkpoint_dir,
+                          key_parts, accelerator, time_limit_s)
+        result = trainer.run()
+    if trainer.ckpt is not None and not keep_state and trainer.accelerator.is_main_process:
+        remove_dir(trainer.ckpt)
+    return result
 
 
 # ---------------------------------------------------------------- a whole train stage
@@ -314,12 +318,11 @@ def train_and_save(model: torch.nn.Module, tokenizer: Any, train_ds: Any, collat
     evaluation.on_best = on_best
     rows = train_ds.select_columns([c for c in train_ds.column_names if c not in NOT_MODEL_INPUTS])
     result = fit(model, rows, collate, train_ds["length"], cfg, seed, evaluation, log_dir,
-                 checkpoint_dir=ckpt_root / "state", key_parts=key_parts)
+                 checkpoint_dir=ckpt_root / "state", key_parts=key_parts, keep_state=True)
     with atomic_dir(out_dir) as tmp:
         save(model, tokenizer, tmp / "final")
         if best_dir.exists():
             shutil.copytree(best_dir, tmp / "best")
-    shutil.rmtree(ckpt_root, ignore_errors=True)
     summary = {
         "method": cfg.method, **counts, "epochs": len(result.epochs), "steps": result.steps,
         "train_time_s": round(result.train_time_s, 2),
@@ -333,4 +336,5 @@ def train_and_save(model: torch.nn.Module, tokenizer: Any, train_ds: Any, collat
         **(extra_summary or {}),
     }
     result.log.finish(summary)
+    remove_dir(ckpt_root)  # only now: a kill before this resumes from the last state, not from step 0
     return summary

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, model_config
-from ftpipe.io import atomic_dir, write_json, write_jsonl
+from ftpipe.io import atomic_dir, recover_dir, remove_dir, write_json, write_jsonl
 
 
 class Unserialisable:
@@ -50,6 +50,86 @@ def test_failed_directory_write_keeps_the_previous_directory(tmp_path):
     with atomic_dir(out) as tmp:  # and a successful write replaces it whole
         (tmp / "other").write_text("new")
     assert sorted(p.name for p in out.iterdir()) == ["other"]
+
+
+def test_a_kill_inside_a_directory_swap_or_removal_is_undone(tmp_path):
+    """SIGKILL runs no cleanup: what a killed swap or removal left is tidied by the next
+    write (or recover_dir): the previous version back in place, temporary siblings gone."""
+    out = tmp_path / "state"
+    with atomic_dir(out) as tmp:
+        (tmp / "state.json").write_text("step 10")
+    # killed between the swap's two renames: the old version aside, the new one still a temporary
+    out.rename(tmp_path / ".state.old")
+    (tmp_path / ".state.x1.tmp").mkdir()
+    (tmp_path / ".state.x1.tmp" / "state.json").write_text("step 12, not yet in place")
+    (tmp_path / ".state.x2.tmp").write_text("a killed write_text")
+    (tmp_path / ".other.x3.tmp").write_text("another output's: not ours to remove")
+    recover_dir(out)
+    assert (out / "state.json").read_text() == "step 10"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.x3.tmp", "state"]
+    # an old copy beside a complete directory (killed after the second rename) just goes
+    (tmp_path / ".state.old").mkdir()
+    with atomic_dir(out) as tmp:
+        (tmp / "state.json").write_text("step 14")
+    assert (out / "state.json").read_text() == "step 14"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.x3.tmp", "state"]
+    remove_dir(out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.x3.tmp"]
+    remove_dir(out)  # nothing there: nothing to do
+
+
+def test_the_training_summary_is_replaced_whole(tmp_path, monkeypatch):
+    """dvclive rewrites metrics.json at every logged step; a kill mid-write keeps the last one."""
+    from ftpipe import io
+    from ftpipe.livelog import RunLog
+
+    log = RunLog(tmp_path / "logs")
+    log.log_step({"step": 1, "epoch": 0.5, "loss": 2.0, "lr": 1e-4})
+    before = (tmp_path / "logs" / "metrics.json").read_text()
+    assert json.loads(before)["train"]["loss"] == 2.0
+
+    def killed(src, dst):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(io.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        log.log_step({"step": 2, "epoch": 1.0, "loss": 1.0, "lr": 1e-4})
+    assert (tmp_path / "logs" / "metrics.json").read_text() == before
+    assert not list((tmp_path / "logs").glob(".*.tmp"))
+
+
+def test_a_killed_plot_stage_leaves_the_previous_plots(tmp_path, monkeypatch):
+    from ftpipe import plots
+    from ftpipe.livelog import RunLog
+
+    def training_logs(steps: int) -> None:
+        log = RunLog(tmp_path / "logs")
+        for step in range(1, steps + 1):
+            log.log_step({"step": step, "epoch": step / 2, "loss": 1.0 / step, "lr": 1e-4})
+            log.log_epoch({"epoch": step, "step": step, "train_loss": 1.0 / step, "eval_f1": 0.1 * step})
+        log.finish({"steps": steps})
+        assert json.loads((tmp_path / "logs" / "metrics.json").read_text())["steps"] == steps  # the summary
+
+    training_logs(2)
+    out = tmp_path / "plots"
+    assert [p.name for p in plots.training_plots(tmp_path / "logs", out, "qa")] == \
+        ["loss.png", "eval.png", "epoch_loss.png"]
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    calls = []
+
+    def dies_at_the_second(fig, path):
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # Ctrl-C (SIGTERM too: ftpipe.cli raises SystemExit)
+        save(fig, path)
+
+    save = plots.save_figure
+    monkeypatch.setattr(plots, "save_figure", dies_at_the_second)
+    training_logs(3)  # the rerun's plots differ from the ones on disk
+    with pytest.raises(KeyboardInterrupt):
+        plots.training_plots(tmp_path / "logs", out, "qa")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["logs", "plots"]
 
 
 def test_checkpoint_code_runs_only_with_trust_remote_code(tiny_model_dir, tmp_path):

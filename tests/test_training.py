@@ -200,6 +200,59 @@ def test_checkpoint_of_other_params_is_not_resumed(tiny_model_dir, tokenizer, tm
     assert "ignoring checkpoint" in capsys.readouterr().out
 
 
+def test_a_run_killed_while_its_model_is_saved_resumes_from_its_last_state(tiny_model_dir, tokenizer, tmp_path,
+                                                                             capsys):
+    """The resumable state goes only once the model and the logs are written: a kill in
+    between retrains the steps after the last state, not the whole run."""
+    from ftpipe.models import save_model
+    from ftpipe.training import train_and_save
+
+    cfg = train_config(epochs=2, batch_size=2, lr=1e-3, precision="fp32", checkpoint_every=2)
+    exs, train, ev, rows = tiny_setup(tokenizer)  # 3 batches an epoch: states at steps 2 and 4 of 6
+    params = run_params("qa", precision="fp32")
+    collate = DyingCollate(QA.collator(tokenizer, train.column_names), die_at=None)
+
+    def run(save):
+        evaluation = Evaluation(evaluator(QA, ev, exs, tokenizer.pad_token_id, params, {"version_2": False}), "f1")
+        return train_and_save(tiny_qa_model(tiny_model_dir), tokenizer, train, collate, cfg, 7, evaluation,
+                              out_dir=tmp_path / "model", log_dir=tmp_path / "logs",
+                              checkpoint_root=tmp_path / "ckpt", save=save)
+
+    def killed_at_the_final_save(model, tok, path):
+        if path.name == "final":
+            raise Interrupt
+        save_model(model, tok, path)
+
+    with pytest.raises(Interrupt):
+        run(killed_at_the_final_save)
+    assert collate.n == 6 and not (tmp_path / "model").exists()
+    capsys.readouterr()
+    collate.reset()
+    summary = run(save_model)
+    assert "resuming from" in capsys.readouterr().out and collate.n == 2, "only the 2 steps after the last state"
+    assert summary["steps"] == 6 and (tmp_path / "model" / "final").is_dir() and not (tmp_path / "ckpt").exists()
+
+
+def test_the_run_key_covers_the_weights_and_data_a_run_starts_from(tmp_path):
+    """An encoder or a data file replaced after a kill keeps every path and param: their
+    contents are part of the checkpoint's key (ftpipe.verbs.train)."""
+    from ftpipe.checkpoint import tree_digest
+
+    enc = tmp_path / "encoder"
+    (enc / "sub").mkdir(parents=True)
+    (enc / "model.safetensors").write_bytes(b"weights")
+    (enc / "sub" / "vocab.txt").write_text("a")
+    first = tree_digest(enc)
+    assert tree_digest(enc) == first and len(first) == 32
+    (enc / "model.safetensors").write_bytes(b"other weights")
+    assert tree_digest(enc) != first
+    (enc / "model.safetensors").write_bytes(b"weights")
+    (enc / "sub" / "vocab.txt").rename(enc / "sub" / "merges.txt")  # same bytes, another file
+    assert tree_digest(enc) != first
+    assert tree_digest(enc / "model.safetensors") != tree_digest(enc / "sub" / "merges.txt")
+    assert tree_digest("org/hub-model") == "org/hub-model"  # not on disk: its name
+
+
 def test_precision_is_chosen_by_measurement_with_a_margin():
     from ftpipe.precision import choose
 

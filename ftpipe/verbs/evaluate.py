@@ -17,7 +17,7 @@ def evaluate(params: RunParams, predictions: str | Path, prepared: str | Path, o
     records = read_jsonl(Path(prepared) / "eval.jsonl")
     metrics = task.score(task.read_predictions(Path(predictions) / "eval", "eval"), records)
     scalars = {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items() if not isinstance(v, dict)}
-    write_json(out, scalars)
     write_json(detail, {k: v for k, v in metrics.items() if isinstance(v, dict)})
+    write_json(out, scalars)  # last: a metrics file on disk means the stage's outputs are all there
     print(f"[evaluate] {params.section}: {scalars}")
     return metrics

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from ..checkpoint import tree_digest
 from ..config import RunParams, to_dict
 from ..io import load_features, read_json, read_jsonl
 from ..models import apply_method, load_tokenizer
@@ -41,8 +42,10 @@ def train(params: RunParams, features: str | Path, prepared: str | Path, out: st
         evaluator(task, load_features(Path(features) / "eval"), read_jsonl(Path(prepared) / "eval.jsonl"),
                   tokenizer.pad_token_id, params, meta), task.main_metric(meta, params.task), task.greater_is_better)
     model = build_model(task, params, meta, tokenizer)
+    # A checkpoint resumes only the same run: same params and the same weights and data
+    # (an encoder or a data file replaced after a kill keeps every path and param).
     key_parts = [to_dict(params.task.model), to_dict(params.task.predict), params.predict.batch_size,
-                 params.predict.precision]
+                 params.predict.precision, *map(tree_digest, (params.task.model.dir, features, prepared))]
     return train_and_save(model, tokenizer, train_ds, task.collator(tokenizer, train_ds.column_names), params.train,
                           params.seed, evaluation, out_dir=out, log_dir=logs, checkpoint_root=checkpoints,
                           key_parts=key_parts, save=task.save)
