@@ -42,8 +42,9 @@ def run(main: Callable[[argparse.Namespace, RunParams], None], args: argparse.Na
             raise
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
-    except Exception as e:  # a failure nobody named yet: still one line, the traceback on request
-        if os.environ.get("FTPIPE_DEBUG"):
+    except BaseException as e:  # a failure nobody named yet: still one line, the traceback on request
+        # (BaseException: a Rust library's panic is one, pyo3's PanicException; not an exit or Ctrl-C)
+        if os.environ.get("FTPIPE_DEBUG") or isinstance(e, (SystemExit, KeyboardInterrupt, GeneratorExit)):
             raise
         where = _innermost_frame(e)
         print(f"error: {type(e).__name__}: {e} (at {where}; set FTPIPE_DEBUG=1 for the traceback)",

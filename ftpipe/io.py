@@ -105,7 +105,9 @@ def read_json(path: str | Path) -> Any:
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
     """(line number, object) for every non-blank line."""
-    for n, line in enumerate(read_text(path).splitlines(), start=1):
+    # "\n" only (a "\r" before it is JSON white space): str.splitlines() also breaks at
+    # U+2028, U+0085, ..., which JSON strings may hold raw (write_jsonl keeps them raw).
+    for n, line in enumerate(read_text(path).split("\n"), start=1):
         if not line.strip():
             continue
         try:

@@ -178,3 +178,58 @@ def test_every_torch_load_is_weights_only():
                 calls.append((f"{Path(path).name}:{node.lineno} (a bare load the scan cannot follow)", False))
     assert calls, "no torch.load found: the scan itself is broken"
     assert [c for c, ok in calls if not ok] == []
+
+
+def _run_stage_main(main):
+    import argparse
+
+    from ftpipe import cli
+
+    return cli.run(main, argparse.Namespace(params=str(REPO / "params.yaml")))
+
+
+def test_sigterm_runs_the_stages_cleanup(tmp_path):
+    """A CI timeout or `kill` sends SIGTERM: the temporary directory of an output being
+    written goes, as on Ctrl-C, the exit status says so, and the handler is put back."""
+    import os
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+
+    def main(args, params):
+        with atomic_dir(tmp_path / "model") as tmp:
+            (tmp / "weights").write_text("half")
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    with pytest.raises(SystemExit) as e:
+        _run_stage_main(main)
+    assert e.value.code == 128 + signal.SIGTERM
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_library_panic_is_one_line_too(capsys):
+    """pyo3's PanicException (a Rust library's panic) is a BaseException, not an Exception."""
+    class PanicException(BaseException):
+        pass
+
+    def main(args, params):
+        raise PanicException("'stride' must be strictly less than 'max_len=80'")
+
+    with pytest.raises(SystemExit) as e:
+        _run_stage_main(main)
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and err.startswith("error: PanicException: 'stride'")
+
+
+def test_jsonl_keeps_unicode_line_separators_inside_strings(tmp_path):
+    """JSON strings may hold U+2028, U+0085, form feeds raw (write_jsonl keeps them raw):
+    only "\\n" ends a record, so the pipeline reads back what it wrote (a SQuAD context with
+    a U+2028 passed prepare and broke tokenize)."""
+    from ftpipe.io import read_jsonl
+
+    rows = [{"id": "a", "context": "one\u2028two\x85three\x0cfour\x1cfive\u2029six\rseven"}, {"id": "b"}]
+    write_jsonl(tmp_path / "r.jsonl", rows)
+    assert read_jsonl(tmp_path / "r.jsonl") == rows
+    (tmp_path / "crlf.jsonl").write_bytes(b'{"id": "a"}\r\n\r\n{"id": "b"}\r\n')
+    assert read_jsonl(tmp_path / "crlf.jsonl") == [{"id": "a"}, {"id": "b"}]

@@ -98,7 +98,17 @@ def test_padding_to_max_length_keeps_labels(tokenizer):
 def test_question_longer_than_max_length_names_the_record(tokenizer):
     examples = [ex("long-q", "Wye5", question="why " * 80)]
     with pytest.raises(DataError, match=r"train.jsonl: record long-q: field 'question'"):
-        check_question_lengths(examples, tokenizer, 64, "train.jsonl")
+        check_question_lengths(examples, tokenizer, 64, 16, "train.jsonl")
+
+
+def test_a_question_leaving_no_more_context_than_the_stride_names_the_record(tokenizer):
+    """64 - 3 special tokens - 40 question tokens = 21 tokens of context a window: fine at
+    stride 16, an error at stride 21 (the fast tokenizer would panic, not raise)."""
+    examples = [ex("q40", "Wye5", question="why " * 40)]
+    assert len(tokenizer("why " * 40, add_special_tokens=False)["input_ids"]) == 40
+    check_question_lengths(examples, tokenizer, 64, 20, "train.jsonl")
+    with pytest.raises(DataError, match=r"record q40: field 'question'.*21 tokens of context.*stride \(21\)"):
+        check_question_lengths(examples, tokenizer, 64, 21, "train.jsonl")
 
 
 def test_unknown_tokens_are_measured_and_a_foreign_vocabulary_is_flagged(tokenizer):

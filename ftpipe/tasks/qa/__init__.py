@@ -112,7 +112,7 @@ class QATask(Task):
     def featurize(self, records: list[dict], tokenizer: Any, cfg: QATokenizeConfig, split: str,
                   meta: dict) -> tuple[dict[str, list], dict]:
         source = f"{split} split"
-        check_question_lengths(records, tokenizer, cfg.max_length, source)
+        check_question_lengths(records, tokenizer, cfg.max_length, cfg.stride, source)
         fn = tokenize_train if split == "train" else tokenize_eval
         cols = fn(to_columns(records), tokenizer, cfg.max_length, cfg.stride, cfg.pad_to_max_length)
         lengths = cols["length"]
