@@ -18,6 +18,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from .errors import DataError
+from .io import iter_jsonl
 
 # White space, and the zero-width characters real data hides around answers.
 _INVISIBLE = r"[\s\u200b\u200c\u200d\u2060\ufeff]"
@@ -93,6 +94,33 @@ def check_text(value: str, source: str, record: str, field_: str) -> str:
         raise DataError(source, record, field_, f"not valid Unicode text: unpaired surrogate "
                                                 f"{value[e.start]!r} at character {e.start}") from None
     return value
+
+
+def text_field(rec: dict, name: str, src: str, rid: str) -> str:
+    """A record's required string field."""
+    value = rec.get(name)
+    if value is None:
+        raise DataError(src, rid, name, "missing")
+    if not isinstance(value, str):
+        raise DataError(src, rid, name, f"expected a string, got {type(value).__name__}")
+    return check_text(value, src, rid, name)
+
+
+def record_id(rec: dict, src: str, rid: str) -> str:
+    """A record's ``id``: a non-empty string (an integer is read as one)."""
+    qid = rec.get("id")
+    if qid is None:
+        raise DataError(src, rid, "id", "missing")
+    if not isinstance(qid, (str, int)) or isinstance(qid, bool) or str(qid) == "":
+        raise DataError(src, rid, "id", f"expected a non-empty string, got {qid!r}")
+    return check_text(str(qid), src, rid, "id")
+
+
+def jsonl_rows(path: Path) -> Iterable[tuple[str, dict]]:
+    """(record name, object) per line: the record's id and line, for the errors."""
+    for n, rec in iter_jsonl(path):
+        rid = rec.get("id")
+        yield (f"{rid} (line {n})" if isinstance(rid, (str, int)) else f"line {n}"), rec
 
 
 def data_file(directory: str | Path, name: str) -> Path:

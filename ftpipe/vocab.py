@@ -1,10 +1,13 @@
-"""Does the tokenizer's vocabulary fit the data? (The bundled English MiniLM on Chinese
-DRCD: 59 % [UNK], multiple choice stays at chance.)"""
+"""Does the tokenizer fit the data? Its vocabulary (the bundled English MiniLM on Chinese
+DRCD: 59 % [UNK], multiple choice stays at chance), and its windows: a question that
+leaves a passage no room."""
 
 from __future__ import annotations
 
 import sys
 from typing import Any, Iterable, Sequence
+
+from .errors import DataError
 
 # Above this share of [UNK] tokens the model cannot read the data.
 UNK_WARN_PCT = 5.0
@@ -38,3 +41,19 @@ def check_vocabulary(sequences: Iterable[Sequence[int]], tokenizer: Any, model_n
     if warning:
         print(warning, file=sys.stderr)
     return pct
+
+
+def check_question_lengths(records: list[dict], tokenizer: Any, max_length: int, source: str, stride: int = 0) -> None:
+    """Fail early, naming the record, when a question (never truncated) leaves the passage
+    beside it 8 tokens or fewer of a ``max_length`` sequence, or no more than ``stride``
+    (windows overlapping by ``stride``: the fast tokenizer panics otherwise)."""
+    room = max_length - tokenizer.num_special_tokens_to_add(pair=True)
+    lengths = tokenizer([r["question"].lstrip() for r in records], add_special_tokens=False)["input_ids"]
+    for r, ids in zip(records, lengths):
+        context = room - len(ids)
+        if context <= max(stride, 8):
+            overlap = f" and more than tokenize.stride ({stride})" if stride > 8 else ""
+            raise DataError(source, r["id"], "question",
+                            f"question is {len(ids)} tokens; with max_length {max_length} the passage gets "
+                            f"{max(context, 0)} tokens, which must be more than 8{overlap} (raise "
+                            f"tokenize.max_length{', lower tokenize.stride' if overlap else ''} or shorten the question)")

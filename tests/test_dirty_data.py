@@ -6,6 +6,7 @@ under skip/repair; metrics/<task>/data.json states the counts."""
 from __future__ import annotations
 
 import copy
+import re
 import json
 from pathlib import Path
 
@@ -156,3 +157,55 @@ def test_a_real_file_made_dirty_loads_with_stated_counts(tmp_path):
         for qa, orig in zip(qas[10:14], original[10:14]):
             assert by_id[qa["id"]]["answers"]["text"][0] == orig["answers"][0]["text"]
             assert by_id[qa["id"]]["answers"]["answer_start"][0] == orig["answers"][0]["answer_start"]
+
+
+MC_OK = {"id": "ok", "question": "Where?", "context": "In the city."}
+
+
+@pytest.mark.parametrize("record, field, problem", [
+    ({"question": "Q?", "context": "C"}, "id", "missing"),
+    ({"id": [1], "question": "Q?", "context": "C"}, "id", "expected a non-empty string"),
+    ({"id": "a", "context": "C"}, "question", "missing"),
+    ({"id": "a", "question": 5, "context": "C"}, "question", "expected a string"),
+    ({"id": "a", "question": "Q?"}, "context", "missing"),  # no candidates: the gold paragraph is needed
+    ({"id": "a", "question": "Q?", "candidates": ["p", 2]}, "candidates[1]", "expected a paragraph"),
+    ({"id": "a", "question": "Q?", "context": "C", "title": {"x": 1}}, "title", "expected a string"),
+    ({"id": "ok", "question": "Q?", "context": "C"}, "id", "duplicate id 'ok'"),
+])
+def test_multiple_choice_records_are_checked_field_by_field(tmp_path, record, field, problem):
+    """The mc task reads JSONL itself (its own records, or the qa task's): a bad record was a
+    KeyError or TypeError, or was written twice."""
+    from ftpipe.io import write_jsonl
+    from ftpipe.tasks.mc import load_records
+
+    write_jsonl(tmp_path / "train.jsonl", [MC_OK, record])
+    with pytest.raises(DataError, match=rf"train.jsonl: record [^:]*line 2\)?: field '{re.escape(field)}': {problem}"):
+        load_records(tmp_path / "train.jsonl", "error", None)
+
+
+def test_multiple_choice_empty_questions_follow_the_policy_and_are_counted(tmp_path):
+    from ftpipe.io import write_jsonl
+    from ftpipe.tasks.mc import load_records
+
+    write_jsonl(tmp_path / "train.jsonl", [MC_OK, {**MC_OK, "id": "blank", "question": " \u200b "}])
+    with pytest.raises(DataError, match=r"record blank \(line 2\): field 'question': empty"):
+        load_records(tmp_path / "train.jsonl", "error", None)
+    records, report = load_records(tmp_path / "train.jsonl", "skip", None)
+    assert [r["id"] for r in records] == ["ok"]
+    assert report.as_dict()["questions"] == {"read": 2, "kept": 1, "dropped": 1,
+                                            "dropped_by_reason": {"empty_question": 1},
+                                            "repaired": 0, "repaired_by_reason": {}}
+    (tmp_path / "eval.jsonl").write_text("\n")
+    with pytest.raises(DataError, match=r"eval.jsonl: no usable questions \(0 read"):
+        load_records(tmp_path / "eval.jsonl", "error", None)
+
+
+def test_a_multiple_choice_question_too_long_for_max_length_names_the_record(tokenizer):
+    from ftpipe.tasks.mc import TASK as MC
+
+    records = [{**MC_OK, "candidates": ["a", "b"], "label": 0},
+               {**MC_OK, "id": "long", "question": "why " * 58, "candidates": ["a", "b"], "label": 1}]
+    cfg = MC.tokenize_config(max_length=64)
+    MC.featurize(records[:1], tokenizer, cfg, "train", {})
+    with pytest.raises(DataError, match=r"train split: record long: field 'question': question is 58 tokens; with max_length 64 the passage gets 3 tokens"):
+        MC.featurize(records, tokenizer, cfg, "train", {})

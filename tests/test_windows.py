@@ -1,7 +1,8 @@
 import pytest
 
 from ftpipe.errors import DataError
-from ftpipe.tasks.qa.windows import check_question_lengths, to_columns, tokenize_eval, tokenize_train
+from ftpipe.tasks.qa.windows import to_columns, tokenize_eval, tokenize_train
+from ftpipe.vocab import check_question_lengths
 from ftpipe.vocab import unknown_token_pct, vocabulary_warning
 
 # A long context: 60 numbered sentences, so windows of 64 tokens with stride 16 overlap many times.
@@ -98,7 +99,7 @@ def test_padding_to_max_length_keeps_labels(tokenizer):
 def test_question_longer_than_max_length_names_the_record(tokenizer):
     examples = [ex("long-q", "Wye5", question="why " * 80)]
     with pytest.raises(DataError, match=r"train.jsonl: record long-q: field 'question'"):
-        check_question_lengths(examples, tokenizer, 64, 16, "train.jsonl")
+        check_question_lengths(examples, tokenizer, 64, "train.jsonl", 16)
 
 
 def test_a_question_leaving_no_more_context_than_the_stride_names_the_record(tokenizer):
@@ -106,9 +107,9 @@ def test_a_question_leaving_no_more_context_than_the_stride_names_the_record(tok
     stride 16, an error at stride 21 (the fast tokenizer would panic, not raise)."""
     examples = [ex("q40", "Wye5", question="why " * 40)]
     assert len(tokenizer("why " * 40, add_special_tokens=False)["input_ids"]) == 40
-    check_question_lengths(examples, tokenizer, 64, 20, "train.jsonl")
-    with pytest.raises(DataError, match=r"record q40: field 'question'.*21 tokens of context.*stride \(21\)"):
-        check_question_lengths(examples, tokenizer, 64, 21, "train.jsonl")
+    check_question_lengths(examples, tokenizer, 64, "train.jsonl", 20)
+    with pytest.raises(DataError, match=r"record q40: field 'question'.*gets 21 tokens.*stride \(21\)"):
+        check_question_lengths(examples, tokenizer, 64, "train.jsonl", 21)
 
 
 def test_unknown_tokens_are_measured_and_a_foreign_vocabulary_is_flagged(tokenizer):

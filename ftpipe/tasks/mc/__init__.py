@@ -22,9 +22,10 @@ from pydantic import Field
 from ...batching import MODEL_INPUTS
 from ...config import DataConfig, PooledModelConfig, Section
 from ...errors import DataError
-from ...io import read_json, read_jsonl, write_json
-from ...records import check_overlap, data_file, split_records
-from ...vocab import check_vocabulary
+from ...io import read_json, write_json
+from ...records import (LoadReport, Policy, check_overlap, check_text, collect, data_file, jsonl_rows, record_id,
+                         split_records, text_field, visible)
+from ...vocab import check_question_lengths, check_vocabulary
 from ..base import Task
 from .candidates import check_candidates, derive_candidates
 
@@ -62,6 +63,39 @@ def tokenize_choices(records: list[dict], tokenizer: Any, max_length: int) -> di
     return cols
 
 
+def _record(rid: str, rec: dict, src: str, policy: Policy, report: LoadReport) -> dict | None:
+    """A record multiple choice can use: an id, a question, and the gold paragraph
+    (``context``) or its own ``candidates`` (their label: :func:`check_candidates`)."""
+    qid = record_id(rec, src, rid)
+    question = text_field(rec, "question", src, rid)
+    if not visible(question):
+        return policy.bad(rid, "question", "empty", "empty_question", report.records)
+    cands = rec.get("candidates")
+    if cands is None:
+        text_field(rec, "context", src, rid)
+    elif isinstance(cands, list):
+        for i, c in enumerate(cands):
+            if not isinstance(c, str):
+                raise DataError(src, rid, f"candidates[{i}]", f"expected a paragraph (a string), got {c!r}")
+            check_text(c, src, rid, f"candidates[{i}]")
+    if not isinstance(rec.get("title", ""), str):
+        raise DataError(src, rid, "title", f"expected a string, got {type(rec['title']).__name__}")
+    return {**rec, "id": qid, "question": question}
+
+
+def load_records(path: Path, mode: str, max_examples: int | None) -> tuple[list[dict], LoadReport]:
+    """Validated records of a JSONL file (the qa task's prepared records, or your own)."""
+    src = str(path)
+    report, policy = LoadReport(source=src, unit="questions"), Policy(mode, src)
+
+    def rows():
+        for rid, rec in jsonl_rows(path):
+            report.records.read += 1
+            yield rid, _record(rid, rec, src, policy, report)
+
+    return collect(rows(), src, report, max_examples), report
+
+
 def accuracy(logits: np.ndarray, labels: Any) -> float:
     labels = np.asarray(labels)
     known = labels != NO_LABEL
@@ -81,9 +115,9 @@ class MCTask(Task):
 
     def prepare(self, d: MCDataConfig) -> tuple[dict[str, list[dict]], dict, dict]:
         files = {"train": d.train, "eval": d.eval, "test": d.test}
-        splits = {s: read_jsonl(data_file(d.dir, f)) for s, f in files.items() if f}
-        if d.max_examples:
-            splits["train"] = splits["train"][:d.max_examples]
+        loaded = {s: load_records(data_file(d.dir, f), d.bad_records, d.max_examples if s == "train" else None)
+                  for s, f in files.items() if f}
+        splits = {s: records for s, (records, _) in loaded.items()}
         if "eval" not in splits:
             splits["train"], splits["eval"] = split_records(splits["train"], d.eval_size, d.split_seed,
                                                             unit="questions")
@@ -94,13 +128,15 @@ class MCTask(Task):
         for split, records in splits.items():
             splits[split] = derive_candidates(records, pool, d.candidates, d.split_seed)
             check_candidates(splits[split], str(Path(d.dir) / (files[split] or d.train)))
-        report = {"splits": {s: {"questions": len(r), "candidates": sum(len(x["candidates"]) for x in r),
+        report = {"files": {s: r.as_dict() for s, (_, r) in loaded.items()},
+                  "splits": {s: {"questions": len(r), "candidates": sum(len(x["candidates"]) for x in r),
                                  "labelled": sum(1 for x in r if x.get("label") is not None)}
                              for s, r in splits.items()}, "eval_overlapping_train": overlap}
         return splits, report, {}
 
     def featurize(self, records: list[dict], tokenizer: Any, cfg: MCTokenizeConfig, split: str,
                   meta: dict) -> tuple[dict[str, list], dict]:
+        check_question_lengths(records, tokenizer, cfg.max_length, f"{split} split")
         cols = tokenize_choices(records, tokenizer, cfg.max_length)
         lengths = cols["length"]
         stats = {"questions": len(records), "candidates": sum(len(r["candidates"]) for r in records),

@@ -19,13 +19,13 @@ from ...errors import DataError
 from ...hub import is_hub_dir, load_split
 from ...io import read_json, write_json
 from ...records import LoadReport, check_overlap, collect, data_file, split_records
-from ...vocab import check_vocabulary
+from ...vocab import check_question_lengths, check_vocabulary
 from ..base import Task
 from .adl import is_adl_dir, load_adl
 from .postprocess import postprocess
 from .scoring import squad_metrics
 from .squad import count_answers, iter_records, load_squad
-from .windows import check_question_lengths, to_columns, tokenize_eval, tokenize_train
+from .windows import to_columns, tokenize_eval, tokenize_train
 
 
 class QADataConfig(DataConfig):
@@ -112,7 +112,7 @@ class QATask(Task):
     def featurize(self, records: list[dict], tokenizer: Any, cfg: QATokenizeConfig, split: str,
                   meta: dict) -> tuple[dict[str, list], dict]:
         source = f"{split} split"
-        check_question_lengths(records, tokenizer, cfg.max_length, cfg.stride, source)
+        check_question_lengths(records, tokenizer, cfg.max_length, source, cfg.stride)
         fn = tokenize_train if split == "train" else tokenize_eval
         cols = fn(to_columns(records), tokenizer, cfg.max_length, cfg.stride, cfg.pad_to_max_length)
         lengths = cols["length"]

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ...errors import DataError
-from ...io import iter_jsonl, read_json
-from ...records import LoadReport, Policy, Tally, check_text, collect, leading_invisible, visible
+from ...io import read_json
+from ...records import (LoadReport, Policy, Tally, check_text, collect, jsonl_rows, leading_invisible, record_id,
+                        text_field, visible)
 
 
 def _iter_squad_json(path: Path, data: Any) -> Iterable[tuple[str, dict]]:
@@ -53,12 +54,6 @@ def _iter_squad_json(path: Path, data: Any) -> Iterable[tuple[str, dict]]:
                 yield (str(qa["id"]) if isinstance(qa.get("id"), (str, int)) else f"{where}.qas[{q}]"), rec
 
 
-def _iter_jsonl(path: Path) -> Iterable[tuple[str, dict]]:
-    for n, rec in iter_jsonl(path):
-        rid = rec.get("id")
-        yield (f"{rid} (line {n})" if isinstance(rid, (str, int)) else f"line {n}"), rec
-
-
 def _answers_of(rec: dict, src: str, rid: str) -> tuple[list, list]:
     answers = rec.get("answers")
     if answers is None:
@@ -77,24 +72,6 @@ def _answers_of(rec: dict, src: str, rid: str) -> tuple[list, list]:
             starts.append(ans["answer_start"])
         return texts, starts
     raise DataError(src, rid, "answers", f"expected a list or an object, got {type(answers).__name__}")
-
-
-def _string(rec: dict, name: str, src: str, rid: str) -> str:
-    value = rec.get(name)
-    if value is None:
-        raise DataError(src, rid, name, "missing")
-    if not isinstance(value, str):
-        raise DataError(src, rid, name, f"expected a string, got {type(value).__name__}")
-    return check_text(value, src, rid, name)
-
-
-def _question_id(rec: dict, src: str, rid: str) -> str:
-    qid = rec.get("id")
-    if qid is None:
-        raise DataError(src, rid, "id", "missing")
-    if not isinstance(qid, (str, int)) or isinstance(qid, bool) or str(qid) == "":
-        raise DataError(src, rid, "id", f"expected a non-empty string, got {qid!r}")
-    return check_text(str(qid), src, rid, "id")
 
 
 def _check_unanswerable(rec: dict, texts: list, version_2: bool, src: str, rid: str) -> None:
@@ -146,9 +123,9 @@ def check_answer(i: int, text: Any, start: Any, context: str, rid: str, policy: 
 def validate_record(rid: str, rec: dict, src: str, version_2: bool, policy: Policy,
                     report: LoadReport) -> dict | None:
     """A canonical record, or None when the question is dropped (counted in ``report``)."""
-    context = _string(rec, "context", src, rid)
-    question = _string(rec, "question", src, rid)
-    qid = _question_id(rec, src, rid)
+    context = text_field(rec, "context", src, rid)
+    question = text_field(rec, "question", src, rid)
+    qid = record_id(rec, src, rid)
     questions, answers = report.records, report.part("answers")
     if not visible(context):
         return policy.bad(rid, "context", "empty", "empty_context", questions)
@@ -189,7 +166,7 @@ def load_squad(path: str | Path, version_2: bool = False, mode: str = "error",
     """Read, validate and normalise a SQuAD JSON or JSONL file into canonical records."""
     path = Path(path)
     src = str(path)
-    rows = _iter_jsonl(path) if path.suffix == ".jsonl" else _iter_squad_json(path, read_json(path))
+    rows = jsonl_rows(path) if path.suffix == ".jsonl" else _iter_squad_json(path, read_json(path))
     report = LoadReport(source=src, unit="questions")
     records = collect(iter_records(rows, src, version_2, mode, report), src, report, max_examples)
     count_answers(records, report)

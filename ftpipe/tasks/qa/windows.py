@@ -16,25 +16,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ...errors import DataError
-
 NOT_CONTEXT = [-1, -1]
-
-
-def check_question_lengths(examples: list[dict], tokenizer: Any, max_length: int, stride: int, source: str) -> None:
-    """Fail early, naming the record, when a question leaves a window too little context:
-    more than 8 tokens, and more than ``stride`` (the overlap of two windows must be shorter
-    than a window's context; the fast tokenizer panics otherwise)."""
-    room = max_length - tokenizer.num_special_tokens_to_add(pair=True)
-    lengths = tokenizer([e["question"].lstrip() for e in examples], add_special_tokens=False)["input_ids"]
-    for ex, ids in zip(examples, lengths):
-        context = room - len(ids)
-        if context <= max(stride, 8):
-            raise DataError(source, ex["id"], "question",
-                            f"question is {len(ids)} tokens; with max_length {max_length} a window has "
-                            f"{max(context, 0)} tokens of context, which must be more than 8 and more than "
-                            f"tokenize.stride ({stride}) (raise tokenize.max_length, lower tokenize.stride "
-                            "or shorten the question)")
 
 
 def _encode(examples: dict[str, list], tokenizer: Any, max_length: int, stride: int, pad: bool) -> Any:
