@@ -390,8 +390,8 @@ def build_task(data: dict, section: str, source: str) -> tuple[TaskSection, Trai
 
 def validate_seed(data: dict, source: str) -> int:
     seed = _section(data, "seed", source)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ParamsError(f"{source}: seed: expected an integer >= 0, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2 ** 32:
+        raise ParamsError(f"{source}: seed: expected an integer from 0 to 2**32 - 1 (numpy's seeds), got {seed!r}")
     return seed
 
 

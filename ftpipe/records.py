@@ -46,9 +46,12 @@ class Tally:
     repaired: Counter = field(default_factory=Counter)
 
     def as_dict(self) -> dict:
-        return {"read": self.read, "kept": self.kept,
-                "dropped": sum(self.dropped.values()), "dropped_by_reason": dict(sorted(self.dropped.items())),
-                "repaired": sum(self.repaired.values()), "repaired_by_reason": dict(sorted(self.repaired.items()))}
+        out = {"read": self.read, "kept": self.kept,
+               "dropped": sum(self.dropped.values()), "dropped_by_reason": dict(sorted(self.dropped.items())),
+               "repaired": sum(self.repaired.values()), "repaired_by_reason": dict(sorted(self.repaired.items()))}
+        if unused := self.read - self.kept - out["dropped"]:  # a loader that reads the whole file first
+            out["past_max_examples"] = unused
+        return out
 
 
 @dataclass

@@ -99,7 +99,7 @@ def test_adl_relevant_not_an_integer(project):
 
 
 @pytest.mark.parametrize("changes, parts", [
-    ({"seed": -1}, ["params.yaml", "seed: expected an integer >= 0, got -1"]),
+    ({"seed": -1}, ["params.yaml", "seed: expected an integer from 0 to 2**32 - 1 (numpy's seeds), got -1"]),
     ({"qa__data__eval_size": 0.001}, ["data.eval_size", "0.001 of 10 questions leaves an empty side"]),
     ({"qa__data__max_examples": 1}, ["data.eval_size", "0.2 of 1 questions leaves an empty side"]),
     ({"qa__data__split_by": "article"}, ["data.eval_size", "of 1 groups (title)"]),

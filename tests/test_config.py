@@ -3,6 +3,7 @@ duplicates, values typed and in range, errors naming the key."""
 
 import copy
 import math
+import re
 
 import pytest
 import yaml
@@ -129,8 +130,10 @@ def _set(data, key, value):
     ("qa.train.batchsize", 2, "unknown key qa.train.batchsize"),
     ("qa.train", None, "qa.train: expected a mapping of overrides"),
     ("qa.extra", {}, "unknown key qa.extra"),
-    ("seed", 1.5, "seed: expected an integer >= 0"),
-    ("seed", -1, "seed: expected an integer >= 0"),
+    ("seed", 1.5, "seed: expected an integer from 0 to 2**32 - 1"),
+    ("seed", -1, "seed: expected an integer from 0 to 2**32 - 1"),
+    ("seed", 2 ** 32, "seed: expected an integer from 0 to 2**32 - 1 (numpy's seeds), got 4294967296"),
+    ("qa.task", ["qa"], "qa.task: invalid value ['qa']; allowed: qa | mc"),  # was a TypeError (unhashable)
     ("qa.data.split_seed", -1, "qa.data.split_seed"),
     ("predict.checkpoint", "last", "predict.checkpoint: invalid value 'last'; allowed: final | best"),
     ("mc.data.candidates", 1, "mc.data.candidates"),
@@ -145,6 +148,30 @@ def test_bad_params_name_the_key(tmp_path, key, value, message):
         else:
             load_params(write(tmp_path, data), section)
     assert message in str(e.value) and str(e.value).startswith(str(tmp_path / "params.yaml"))
+
+
+@pytest.mark.parametrize("custom, message", [
+    ({"hidden_size": -5}, "pretrain.model.custom.hidden_size: expected an integer >= 1, got -5"),
+    ({"bogus": 1}, "pretrain.model.custom.bogus: unknown size; allowed: embedding_size | hidden_size"),
+    ({"hidden_size": 30, "num_attention_heads": 4}, "pretrain.model.custom.hidden_size: 30 is not a multiple of "
+                                                    "num_attention_heads (4)"),
+    ({"hidden_size": 30}, "not a multiple of num_attention_heads (4)"),  # ElectraConfig's default heads
+])
+def test_custom_pretraining_sizes_are_checked_before_training(tmp_path, custom, message):
+    """Custom sizes went to ElectraConfig unchecked: a RuntimeError (negative dimension) in train."""
+    data = repo_params()
+    data["pretrain"]["model"].update(size="custom", custom=custom)
+    with pytest.raises(ParamsError, match=re.escape(message)):
+        load_params(write(tmp_path, data), "pretrain")
+    data["pretrain"]["model"]["custom"] = {"hidden_size": 32, "num_attention_heads": 2, "num_hidden_layers": 1}
+    load_params(write(tmp_path, data), "pretrain")
+
+
+def test_an_empty_fixed_label_set_is_stopped_by_validation(tmp_path):
+    data = repo_params()
+    data["chunking"]["data"]["labels"] = []
+    with pytest.raises(ParamsError, match=r"chunking.data.labels: List should have at least 1 item"):
+        load_params(write(tmp_path, data), "chunking")
 
 
 def test_a_misspelt_key_is_named_with_the_likely_one(tmp_path):

@@ -209,3 +209,106 @@ def test_a_multiple_choice_question_too_long_for_max_length_names_the_record(tok
     MC.featurize(records[:1], tokenizer, cfg, "train", {})
     with pytest.raises(DataError, match=r"train split: record long: field 'question': question is 58 tokens; with max_length 64 the passage gets 3 tokens"):
         MC.featurize(records, tokenizer, cfg, "train", {})
+
+
+def test_pretraining_text_is_checked_and_its_empty_documents_counted(tmp_path):
+    """Documents without a sentence were dropped uncounted; an article that is not an
+    object, JSON nested too deeply and a lone surrogate were tracebacks or unnamed."""
+    from ftpipe.tasks.pretrain.corpus import read_documents
+
+    (tmp_path / "t.jsonl").write_text('{"text": "One. Two."}\n{"text": "   "}\n{"text": "Three!"}\n')
+    docs, report = read_documents(str(tmp_path), "t.jsonl")
+    assert docs == [["One.", "Two."], ["Three!"]]
+    assert report.as_dict()["documents"] == {"read": 3, "kept": 2, "dropped": 1,
+                                             "dropped_by_reason": {"no_sentence": 1},
+                                             "repaired": 0, "repaired_by_reason": {}}
+    cases = {
+        "articles.json": (json.dumps({"data": [{"paragraphs": [{"context": "A."}]}, [1, 2]]}),
+                          r"record data\[1\]: expected an article object, got list"),
+        "deep.json": ("[" * 200_000 + "]" * 200_000, r"deep.json: JSON nested too deeply"),
+        "surrogate.jsonl": ('{"text": "ok."}\n{"text": "a \\ud800 b."}\n',
+                            r"record line 2: field 'text': not valid Unicode text"),
+        "blank.jsonl": ('{"text": ""}\n', r"blank.jsonl: no documents with text \(1 read\)"),
+    }
+    for name, (text, error) in cases.items():
+        (tmp_path / name).write_text(text)
+        with pytest.raises(DataError, match=error):
+            read_documents(str(tmp_path), name)
+
+
+def test_adl_ids_and_distractor_paragraphs_are_checked_for_unicode(tmp_path):
+    """A lone surrogate in a test question's id or in a paragraph used only as a distractor
+    was a UnicodeEncodeError when the records were written."""
+    from ftpipe.tasks.qa.adl import load_adl
+
+    paragraphs = ["Paris is in France.", "Rome is in Italy."]
+    test = [{"id": "t\ud800", "question": "Where?", "paragraphs": [0, 1]}]
+    (tmp_path / "context.json").write_text(json.dumps(paragraphs))
+    (tmp_path / "test.json").write_text(json.dumps(test))
+    with pytest.raises(DataError, match=r"test.json: record [^:]*: field 'id': not valid Unicode text"):
+        load_adl(tmp_path, "test.json")
+    (tmp_path / "context.json").write_text(json.dumps([paragraphs[0], "Rome \ud800"]))
+    with pytest.raises(DataError, match=r"context.json: record \[1\]: not valid Unicode text"):
+        load_adl(tmp_path, "test.json")
+
+
+def test_tagging_counts_a_word_cut_by_the_window_and_tags_the_model_cannot_learn(tokenizer):
+    """A word of more sub-tokens than a window holds is truncated: it was not counted (the
+    count compared words, not their pieces). Evaluation tags missing from the training
+    label set are ignored in the evaluation loss: counted now."""
+    from ftpipe.tasks.tagging import TASK as TAGGING
+
+    long_word = "-".join(["ab"] * 40)  # 79 sub-tokens
+    words = ["The", long_word, "ends"]
+    rec = {"id": "s", "words": words, "columns": [[w, "NN", "B-NP"] for w in words], "tags": ["B-NP", "B-ZZ", "O"]}
+    cfg = TAGGING.tokenize_config(max_length=32, label_all_subtokens=False)
+    cols, stats = TAGGING.featurize([rec], tokenizer, cfg, "eval", {"labels": ["B-NP", "O"]})
+    assert len(cols["input_ids"]) == 3 and stats["features_with_cut_words"] == 1  # the long word alone, cut
+    assert stats["tags_not_in_label_set"] == 1
+
+
+def test_conll_files_with_old_mac_line_ends(tmp_path):
+    """CR-only line ends read as one sentence of one token with thousands of columns."""
+    from ftpipe.records import Policy, Tally
+    from ftpipe.tasks.tagging.columns import read_conll
+
+    text = "He PRP B-NP\nran VBD B-VP\n\nIt PRP B-NP\n"
+    for ends in ("\n", "\r\n", "\r"):
+        rows = read_conll(text.replace("\n", ends), "t.txt", 2, None, Policy("error", "t.txt"), Tally())
+        assert [r["words"] for _, r in rows] == [["He", "ran"], ["It"]], repr(ends)
+        assert [rid for rid, _ in rows] == ["line 1", "line 4"]
+
+
+def test_predictions_that_cannot_be_scored_name_the_record(tmp_path):
+    """Evaluate: a tagging prediction one tag short was a ValueError of the scorer, an STS-B
+    prediction of NaN a JSON error when the metrics were written."""
+    from ftpipe.tasks.glue import TASK as GLUE
+    from ftpipe.tasks.tagging import TASK as TAGGING
+
+    records = [{"id": "line 1", "words": ["He", "ran"], "tags": ["B-NP", "B-VP"]}]
+    with pytest.raises(DataError, match=r"record line 1: field 'tags': 1 tags predicted for a sentence of 2 words"):
+        TAGGING.score({"tags": {"line 1": ["B-NP"]}}, records)
+    assert TAGGING.score({"tags": {"line 1": ["B-NP", "B-VP"]}}, records)["f1"] == 100.0
+    (tmp_path / "predictions.json").write_text('{"task": "stsb", "predictions": {"0": 3.5, "1": NaN}}')
+    with pytest.raises(DataError, match=r"predictions.json: record 1: expected a finite number, got nan"):
+        GLUE.read_predictions(tmp_path, "eval")
+
+
+def test_a_title_that_is_not_a_string_names_the_record(tmp_path):
+    """It became the string "{'x': 1}" (distractor paragraphs are drawn by title)."""
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(squad_json([{"title": {"x": 1}, "paragraphs": [
+        {"context": CONTEXT, "qas": [q("q1", ans(NILE))]}]}])))
+    with pytest.raises(DataError, match=r"record q1: field 'title': expected a string, got dict"):
+        load_squad(path)
+
+
+def test_rows_read_past_max_examples_are_accounted_for():
+    """GLUE reads a whole file before keeping max_examples of it: read 320, kept 50 said
+    nothing of the other 270."""
+    from ftpipe.records import Tally
+
+    t = Tally(read=320, kept=50)
+    t.dropped["bad_label"] = 2
+    assert t.as_dict()["past_max_examples"] == 268
+    assert "past_max_examples" not in Tally(read=5, kept=5).as_dict()

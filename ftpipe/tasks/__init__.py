@@ -25,6 +25,6 @@ TASKS = {
 
 def get_task(name: str, where: str = "task") -> Any:
     """The ``TASK`` (a :class:`ftpipe.tasks.base.Task`) of the module registered as ``name``."""
-    if name not in TASKS:
+    if not isinstance(name, str) or name not in TASKS:
         raise ParamsError(f"{where}: invalid value {name!r}; allowed: {' | '.join(TASKS)}")
     return importlib.import_module(TASKS[name]).TASK

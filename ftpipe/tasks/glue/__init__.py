@@ -13,6 +13,7 @@ Predictions: ``predictions.json`` and the GLUE server's ``<TASK>.tsv`` (``index`
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -207,8 +208,8 @@ class GlueTask(Task):
         if not (isinstance(data, dict) and data.get("task") in LAYOUTS and isinstance(data.get("predictions"), dict)):
             raise DataError(str(path), None, None, 'expected {"task": <glue task>, "predictions": {id: prediction}}')
         for rid, p in data["predictions"].items():
-            if isinstance(p, bool) or not isinstance(p, (int, float)):
-                raise DataError(str(path), rid, None, f"expected a number, got {p!r:.60}")
+            if isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p):
+                raise DataError(str(path), rid, None, f"expected a finite number, got {p!r:.60}")
         return {"task": data["task"], "ids": list(data["predictions"]), "predictions": list(data["predictions"].values())}
 
 

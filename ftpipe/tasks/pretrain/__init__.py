@@ -75,22 +75,34 @@ class PretrainTask(Task):
                               "must be <= 1")
         if (m.size == "custom") != (m.custom is not None):
             raise ParamsError(f"{source}: {name}.model.custom: a mapping of sizes exactly when size is custom")
+        small = electra.SIZES["small"]  # also ElectraConfig's defaults, for the sizes custom leaves out
+        for key, value in (m.custom or {}).items():
+            if key not in small:
+                raise ParamsError(f"{source}: {name}.model.custom.{key}: unknown size; allowed: {' | '.join(small)}")
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ParamsError(f"{source}: {name}.model.custom.{key}: expected an integer >= 1, got {value!r}")
+        sizes = {**small, **(m.custom or {})}
+        if sizes["hidden_size"] % sizes["num_attention_heads"]:
+            raise ParamsError(f"{source}: {name}.model.custom.hidden_size: {sizes['hidden_size']} is not a multiple "
+                              f"of num_attention_heads ({sizes['num_attention_heads']})")
 
     def main_metric(self, meta: dict, section: Any = None) -> str:
         return "gen_accuracy" if section is not None and section.model.objective == "mlm" else "disc_auc"
 
     def prepare(self, d: PretrainDataConfig) -> tuple[dict[str, list[dict]], dict, dict]:
-        docs, src = read_documents(d.dir, d.train)
+        docs, train_report = read_documents(d.dir, d.train)
         docs = docs[:d.max_examples] if d.max_examples else docs
         records = [{"id": f"doc {i}", "sentences": s} for i, s in enumerate(docs)]
+        files = {"train": train_report}
         if d.eval:
-            evals, _ = read_documents(d.dir, d.eval)
+            evals, files["eval"] = read_documents(d.dir, d.eval)
             splits = {"train": records, "eval": [{"id": f"eval doc {i}", "sentences": s} for i, s in enumerate(evals)]}
         else:
             train, held_out = split_records(records, d.eval_size, d.split_seed, unit="documents")
             splits = {"train": train, "eval": held_out}
-        report = {"source": src, "splits": {s: {"documents": len(r), "sentences": sum(len(x["sentences"]) for x in r)}
-                                            for s, r in splits.items()}}
+        report = {"source": train_report.source, "files": {s: r.as_dict() for s, r in files.items()},
+                  "splits": {s: {"documents": len(r), "sentences": sum(len(x["sentences"]) for x in r)}
+                             for s, r in splits.items()}}
         return splits, report, {}
 
     def featurize(self, records: list[dict], tokenizer: Any, cfg: PretrainTokenizeConfig, split: str,

@@ -15,15 +15,14 @@ ELECTRA's example builder packs.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Iterable
 
 from ...errors import DataError
 from ...hub import is_hub_dir, load_split
-from ...io import iter_jsonl, read_text
-from ...records import check_text, data_file
+from ...io import iter_jsonl, read_json, read_text
+from ...records import LoadReport, check_text, data_file
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
@@ -32,26 +31,41 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for line in text.splitlines() for s in _SENTENCE_END.split(line) if s.strip()]
 
 
-def _text_documents(text: str) -> Iterable[str]:
-    return (block for block in re.split(r"\n\s*\n", text) if block.strip())
+def _text_documents(text: str) -> Iterable[tuple[str, str, str]]:
+    blocks = (block for block in re.split(r"\n\s*\n", text) if block.strip())
+    return ((f"document {i}", "text", block) for i, block in enumerate(blocks))
 
 
-def _squad_documents(data: dict, src: str) -> Iterable[str]:
+def _squad_documents(data: dict, src: str) -> Iterable[tuple[str, str, str]]:
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise DataError(src, None, "data", 'expected a SQuAD object {"data": [articles...]}')
     seen = set()
     for a, article in enumerate(data["data"]):
-        for p, para in enumerate((article or {}).get("paragraphs") or []):
+        if not isinstance(article, dict):
+            raise DataError(src, f"data[{a}]", None, f"expected an article object, got {type(article).__name__}")
+        paragraphs = article.get("paragraphs", [])
+        if not isinstance(paragraphs, list):
+            raise DataError(src, f"data[{a}]", "paragraphs", "expected a list")
+        for p, para in enumerate(paragraphs):
             context = para.get("context") if isinstance(para, dict) else None
             if not isinstance(context, str):
                 raise DataError(src, f"data[{a}].paragraphs[{p}]", "context", "expected a string")
             if context not in seen:
                 seen.add(context)
-                yield context
+                yield f"data[{a}].paragraphs[{p}]", "context", context
 
 
-def read_documents(directory: str, name: str) -> tuple[list[list[str]], str]:
-    """Documents (lists of sentences) and a name for the source."""
+def _jsonl_documents(path: Path, src: str) -> Iterable[tuple[str, str, str]]:
+    for n, rec in iter_jsonl(path):
+        text = rec.get("text")
+        if not isinstance(text, str):
+            raise DataError(src, f"line {n}", "text", f"expected a string, got {text!r:.40}")
+        yield f"line {n}", "text", text
+
+
+def read_documents(directory: str, name: str) -> tuple[list[list[str]], LoadReport]:
+    """Documents (lists of sentences) and the file's report: documents read, kept, and
+    dropped for holding no sentence (an empty JSONL text, an empty SQuAD context)."""
     if is_hub_dir(directory):
         rows = load_split(directory, name)
         text = "\n".join(r["text"] if r["text"].strip() else "\n" for r in rows)
@@ -60,20 +74,19 @@ def read_documents(directory: str, name: str) -> tuple[list[list[str]], str]:
         path = data_file(directory, name)
         src = str(path)
         if path.suffix == ".json":
-            try:
-                docs = _squad_documents(json.loads(read_text(path)), src)
-            except json.JSONDecodeError as e:
-                raise DataError(src, None, None, f"not valid JSON (line {e.lineno}: {e.msg})") from None
+            docs = _squad_documents(read_json(path), src)
         elif path.suffix == ".jsonl":
-            docs = (_record_text(rec, src, n) for n, rec in iter_jsonl(path))
+            docs = _jsonl_documents(path, src)
         else:
             docs = _text_documents(read_text(path))
-    out = [sentences(check_text(d, src, None, None)) for d in docs]
-    return [d for d in out if d], src
-
-
-def _record_text(rec: dict, src: str, line: int) -> str:
-    text = rec.get("text")
-    if not isinstance(text, str):
-        raise DataError(src, f"line {line}", "text", f"expected a string, got {text!r:.40}")
-    return text
+    report, out = LoadReport(source=src, unit="documents"), []
+    for record, field_, text in docs:
+        report.records.read += 1
+        if doc := sentences(check_text(text, src, record, field_)):
+            out.append(doc)
+        else:
+            report.records.dropped["no_sentence"] += 1
+    if not out:
+        raise DataError(src, None, None, f"no documents with text ({report.records.read} read)")
+    report.records.kept = len(out)
+    return out, report

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ...errors import DataError
 from ...io import read_json
-from ...records import LoadReport, Policy, check_text, collect, visible
+from ...records import LoadReport, Policy, check_text, collect, record_id, text_field, visible
 from .squad import count_answers, validate_record
 
 
@@ -30,6 +30,7 @@ def _load_context(path: Path) -> list[str]:
     for i, p in enumerate(paragraphs):
         if not isinstance(p, str) or not p.strip():
             raise DataError(str(path), f"[{i}]", None, f"expected a non-empty paragraph string, got {p!r:.60}")
+        check_text(p, str(path), f"[{i}]", None)  # a distractor is written out as much as a gold paragraph
     return paragraphs
 
 
@@ -94,11 +95,7 @@ def _adl_rows(data: list, context: list[str], src: str, mode: str, report: LoadR
 
 def _unlabelled(rid: str, rec: dict, src: str, policy: Policy, report: LoadReport,
                 candidates: list[str]) -> dict | None:
-    qid, question = rec.get("id"), rec.get("question")
-    if isinstance(qid, bool) or not isinstance(qid, (str, int)) or str(qid) == "":
-        raise DataError(src, rid, "id", f"expected a non-empty string, got {qid!r}")
-    if not isinstance(question, str):
-        raise DataError(src, rid, "question", f"expected a string, got {question!r}")
-    if not visible(check_text(question, src, rid, "question")):
+    qid, question = record_id(rec, src, rid), text_field(rec, "question", src, rid)
+    if not visible(question):
         return policy.bad(rid, "question", "empty", "empty_question", report.records)
-    return {"id": str(qid), "title": "", "question": question, "candidates": candidates, "label": None}
+    return {"id": qid, "title": "", "question": question, "candidates": candidates, "label": None}

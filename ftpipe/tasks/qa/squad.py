@@ -141,7 +141,7 @@ def validate_record(rid: str, rec: dict, src: str, version_2: bool, policy: Poli
         return None
     return {
         "id": qid,
-        "title": check_text(str(rec.get("title", "")), src, rid, "title"),
+        "title": "" if rec.get("title") is None else text_field(rec, "title", src, rid),
         "context": context,
         "question": question,
         "answers": {"text": [t for t, _ in kept], "answer_start": [s for _, s in kept]},

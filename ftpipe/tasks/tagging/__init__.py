@@ -14,6 +14,7 @@ accuracy as ``conlleval`` computes them (:mod:`.conlleval`).
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,7 +35,7 @@ from .conlleval import conlleval
 
 class TaggingDataConfig(DataConfig):
     tag_column: Annotated[int, Field(ge=1)]  # CoNLL-2000 chunk: 2, CoNLL-2003 NER: 3 (0 is the word)
-    labels: list[Name] | None  # a fixed label set; null: the training data's tags
+    labels: Annotated[list[Name], Field(min_length=1)] | None  # a fixed label set; null: the training data's tags
 
 
 class TaggingTokenizeConfig(Section):
@@ -119,6 +120,12 @@ def token_labels(word_ids: list[int | None], tags: list[str], label2id: dict, al
     return out
 
 
+def _cuts_a_word(word_ids: list[int | None], pieces: list[int]) -> bool:
+    """Whether a feature lost sub-tokens of one of its words (a word longer than a window)."""
+    kept = Counter(word_ids)
+    return any(kept[i] < n for i, n in enumerate(pieces))
+
+
 class TaggingTask(Task):
     name = "tagging"
     data_config = TaggingDataConfig
@@ -150,22 +157,24 @@ class TaggingTask(Task):
                   meta: dict) -> tuple[dict[str, list], dict]:
         room = cfg.max_length - tokenizer.num_special_tokens_to_add(pair=False)
         label2id = {t: i for i, t in enumerate(meta["labels"])}
-        spans = []  # (record, word start, word end)
+        spans = []  # (record, word start, word end, sub-tokens per word)
         for r, pieces in zip(records, pieces_per_word(tokenizer, records)):
-            spans += [(r, a, b) for a, b in windows(pieces, room)]
-        enc = tokenizer([r["words"][a:b] for r, a, b in spans], is_split_into_words=True, truncation=True,
+            spans += [(r, a, b, pieces[a:b]) for a, b in windows(pieces, room)]
+        enc = tokenizer([r["words"][a:b] for r, a, b, _ in spans], is_split_into_words=True, truncation=True,
                         max_length=cfg.max_length)
         cols = {k: list(v) for k, v in enc.items()}
         word_ids = [enc.word_ids(i) for i in range(len(spans))]
-        if all(r["tags"] for r, _, _ in spans):
+        if all(r["tags"] for r, *_ in spans):
             cols["labels"] = [token_labels(w, r["tags"][a:b], label2id, cfg.label_all_subtokens)
-                              for w, (r, a, b) in zip(word_ids, spans)]
-        cols.update({"length": [len(ids) for ids in enc["input_ids"]], "example_id": [r["id"] for r, _, _ in spans],
-                     "word_start": [a for _, a, _ in spans],
+                              for w, (r, a, b, _) in zip(word_ids, spans)]
+        cols.update({"length": [len(ids) for ids in enc["input_ids"]], "example_id": [r["id"] for r, *_ in spans],
+                     "word_start": [a for _, a, *_ in spans],
                      "word_ids": [[-1 if w is None else w for w in ws] for ws in word_ids]})
-        cut = sum(len({w for w in ws if w is not None}) < b - a for ws, (_, a, b) in zip(word_ids, spans))
+        cut = sum(_cuts_a_word(ws, pieces) for ws, (*_, pieces) in zip(word_ids, spans))
+        unseen = sum(t not in label2id for r in records for t in r["tags"] or [])
         stats = {"sentences": len(records), "features": len(spans), "split_sentences": len(spans) - len(records),
-                 "features_with_cut_words": cut, "mean_tokens": round(float(np.mean(cols["length"])), 2),
+                 "features_with_cut_words": cut, "tags_not_in_label_set": unseen,
+                 "mean_tokens": round(float(np.mean(cols["length"])), 2),
                  "max_tokens": max(cols["length"]),
                  "unk_token_pct": check_vocabulary(cols["input_ids"], tokenizer, tokenizer.name_or_path,
                                                    f"{split} split")}
@@ -193,6 +202,10 @@ class TaggingTask(Task):
         missing = [r["id"] for r in labelled if r["id"] not in predictions["tags"]]
         if missing:
             raise DataError("predictions", missing[0], None, f"no prediction for {len(missing)} sentences")
+        for r in labelled:
+            if len(predictions["tags"][r["id"]]) != len(r["tags"]):
+                raise DataError("predictions", r["id"], "tags", f"{len(predictions['tags'][r['id']])} tags predicted "
+                                                                f"for a sentence of {len(r['tags'])} words")
         return conlleval([r["tags"] for r in labelled], [predictions["tags"][r["id"]] for r in labelled])
 
     def write_predictions(self, out_dir: Path, predictions: dict, records: list[dict], split: str,

@@ -24,8 +24,7 @@ HUB_FIELDS = ["tokens", "pos_tags", "chunk_tags", "ner_tags"]  # the hub's conll
 def blocks(text: str) -> list[tuple[int, list[str]]]:
     """(first line number, token lines) per sentence."""
     out, current, start = [], [], 0
-    for n, line in enumerate(text.split("\n"), start=1):
-        line = line.rstrip("\r")
+    for n, line in enumerate(re.split(r"\r\n|\r|\n", text), start=1):  # Unix, Windows and old Mac line ends
         if not line.strip() or line.split()[0] == "-DOCSTART-":
             if current:
                 out.append((start, current))
