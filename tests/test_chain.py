@@ -9,10 +9,10 @@ import torch
 from transformers import AutoModelForMultipleChoice
 
 from conftest import model_config, run_params, train_config
-from ftpipe.chain import chain_metrics, mc_scores, submission_csv
+from ftpipe.chain import chain_metrics, choose, mc_scores, submission_csv, with_chosen_context
 from ftpipe.errors import DataError
 from ftpipe.models import apply_method, load_model, load_trained, save_model
-from ftpipe.tasks.mc import NO_LABEL, TASK as MC, tokenize_choices
+from ftpipe.tasks.mc import NO_LABEL, TASK as MC, accuracy, tokenize_choices
 from ftpipe.tasks.mc.candidates import check_candidates, derive_candidates
 from ftpipe.tasks.qa.adl import load_adl
 from ftpipe.training import Evaluation, fit
@@ -277,6 +277,22 @@ def test_random_init_mc_differs(tiny_model_dir):
     assert not torch.equal(a, b)
 
 
+def test_mc_accuracy_counts_labelled_questions_only():
+    """Test questions (NO_LABEL) are not wrong answers; with none labelled there is no accuracy."""
+    logits = np.array([[1.0, 0.0], [0.0, 1.0]])  # picks 0, 1
+    assert accuracy(logits, [0, NO_LABEL]) == 1.0  # the labelled one is right; counting -1 too: 1/2
+    assert np.isnan(accuracy(logits[:1], [NO_LABEL]))
+
+
+def test_mc_loss_is_the_mean_cross_entropy_of_the_labelled_questions():
+    """loss = mean of -log softmax(logits)[label] over labelled rows, by hand."""
+    logits = np.array([[2.0, 0.0], [0.0, 2.0], [5.0, 0.0]])
+    m = MC.score({"logits": logits, "labels": [0, 0, NO_LABEL]}, [])
+    # row 1: -log(e^2 / (e^2 + 1)) = log(1 + e^2) - 2; row 2: -log(1 / (1 + e^2)) = log(1 + e^2);
+    # mean = log(1 + e^2) - 1 = 1.12693; row 3 is unlabelled. Accuracy: row 1 right, row 2 wrong.
+    assert m["accuracy"] == 0.5 and m["loss"] == pytest.approx(np.log1p(np.exp(2.0)) - 1.0)
+
+
 # ---------------------------------------------------------------- chain metrics and submission
 
 
@@ -295,6 +311,39 @@ def test_chain_breakdown_adds_up():
     b = m["breakdown"]
     assert b["correct"] + b["wrong_paragraph"] + b["wrong_span"] == m["total"]
     assert m["mc_accuracy"] == 40.0 and m["end_to_end_exact_match"] == 40.0
+
+
+def chain_record(i, label, gold):
+    return {"id": i, "label": label, "answers": {"text": [gold], "answer_start": [0]}}
+
+
+def test_chain_f1_is_partial_and_exact_match_decides_correct():
+    """End-to-end F1 is SQuAD F1 (partial credit), and a right bag of words in the wrong
+    order (F1 100, EM 0) is a wrong span, not a correct answer."""
+    records = [chain_record("part", 0, "Nile"), chain_record("order", 0, "Paris France")]
+    m = chain_metrics(records, {"part": 0, "order": 0}, {"part": "Nile river", "order": "France Paris"})
+    # part: P 1/2, R 1 -> F1 2/3, EM 0; order: F1 1, EM 0 -> F1 (2/3 + 1) / 2 = 5/6
+    assert m["end_to_end_f1"] == pytest.approx(500 / 6, abs=1e-4) and m["end_to_end_exact_match"] == 0.0
+    assert m["breakdown"] == {"correct": 0, "correct_from_wrong_paragraph": 0, "wrong_paragraph": 0,
+                              "wrong_span": 2}
+
+
+def test_chain_missing_answers_count_over_labelled_questions_and_no_pick_is_a_wrong_paragraph():
+    """An unanswered test question (no label) is not a missing prediction; a question the
+    multiple-choice model made no pick for has a wrong paragraph, whatever its answer."""
+    records = [chain_record("a", 0, "x"), {"id": "test", "label": None}]
+    m = chain_metrics(records, {"test": 0}, {"a": "y"})  # no pick for "a"; no answer for "test"
+    assert m["missing_predictions"] == 0 and m["total"] == 1 and m["mc_accuracy"] == 0.0
+    assert m["breakdown"] == {"correct": 0, "correct_from_wrong_paragraph": 0, "wrong_paragraph": 1,
+                              "wrong_span": 0}
+
+
+def test_choose_picks_each_questions_best_candidate_and_its_paragraph_is_the_context():
+    """argmax over each question's candidates (the last axis), not over questions, and the
+    QA record then reads that candidate."""
+    assert choose(np.array([[0.0, 2.0, 1.0], [3.0, 0.0, 1.0]])) == [1, 0]
+    recs = [{"id": "a", "candidates": ["p0", "p1"]}, {"id": "b", "candidates": ["q0", "q1"]}]
+    assert [r["context"] for r in with_chosen_context(recs, [1, 0])] == ["p1", "q0"]
 
 
 def test_submission_csv_quotes_answers():

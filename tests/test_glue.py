@@ -184,6 +184,26 @@ def test_metrics_and_their_edge_cases():
     assert glue_metrics(mrpc, [1, 0, 1], [1, 0, 0])["f1"] == pytest.approx(2 / 3)
 
 
+def test_metrics_keep_their_sign_and_mse_squares():
+    """A model that is always wrong has MCC -1 and a reversed ranking correlation -1 (not
+    clipped at 0, not their absolute value); STS-B's error is the mean squared one."""
+    cola, stsb = LAYOUTS["cola"], LAYOUTS["stsb"]
+    # TP = TN = 0, FP = FN = 2: MCC = (0*0 - 2*2) / sqrt(2*2*2*2) = -1
+    assert glue_metrics(cola, [0, 1, 0, 1], [1, 0, 1, 0]) == {"accuracy": 0.0, "mcc": pytest.approx(-1.0)}
+    m = glue_metrics(stsb, [3.0, 2.0, 1.0], [1.0, 2.0, 3.0])
+    # errors 2, 0, -2: MSE (4 + 0 + 4) / 3 = 8/3 (MAE would be 4/3, RMSE 1.63)
+    assert m == {"pearson": pytest.approx(-1.0), "spearman": pytest.approx(-1.0), "mse": pytest.approx(8 / 3)}
+
+
+def test_an_empty_regression_split_scores_no_correlation_and_does_not_crash():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy: mean of an empty slice
+        m = glue_metrics(LAYOUTS["stsb"], [], [])
+    assert m["pearson"] == 0.0 and m["spearman"] == 0.0
+
+
 def test_submission_format():
     assert submission_tsv(LAYOUTS["cola"], [1, 0]) == "index\tprediction\n0\t1\n1\t0\n"
     assert submission_tsv(LAYOUTS["rte"], [1, 0]) == "index\tprediction\n0\tnot_entailment\n1\tentailment\n"

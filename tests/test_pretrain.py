@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 import torch
 
@@ -162,6 +163,36 @@ def test_evaluation_is_deterministic_and_scored(tokenizer):
     assert set(metrics) >= {"gen_accuracy", "disc_accuracy", "disc_precision", "disc_recall", "disc_auc"}
     perfect = {**rows, "disc_logits": rows["replaced"] * 4 - 2}
     assert electra_metrics(perfect)["disc_auc"] == 1.0 and electra_metrics(perfect)["disc_recall"] == 1.0
+
+
+def test_electra_metrics_by_hand():
+    """Every figure on a hand-made case, each by electra_metrics' own definition."""
+    f = np.array
+    p = {"selected": f([1., 1, 0, 0, 0, 0]), "gen_correct": f([1., 0, 1, 1, 1, 1]),
+         "active": f([1., 1, 1, 1, 1, 0]), "replaced": f([1., 0, 1, 0, 0, 1]),
+         "disc_logits": f([2., 1, -1, 2, 0, -5])}
+    m = electra_metrics(p)
+    # generator, over the selected tokens 0-1: gen_correct [1, 0] -> 0.5; 2 of 6 selected -> 33.3 %
+    assert m["gen_accuracy"] == 0.5 and m["selected_pct"] == pytest.approx(100 / 3)
+    # discriminator, over the active tokens 0-4 (token 5 is padding):
+    # replaced y = [T, F, T, F, F] -> 2/5 = 40 %; guess = logit > 0 = [T, T, F, T, F] (logit 0 is no guess)
+    # guess == y at tokens 0 and 4 -> 2/5; tp = 1 (token 0): precision 1/3 guesses, recall 1/2 replaced
+    assert m["replaced_pct"] == pytest.approx(40.0) and m["disc_accuracy"] == pytest.approx(0.4)
+    assert m["disc_precision"] == pytest.approx(1 / 3) and m["disc_recall"] == pytest.approx(0.5)
+    # AUC from the logits: replaced {2, -1} against original {1, 2, 0}: pairs won 2 > 1, 2 > 0,
+    # tie 2 = 2 (1/2), -1 loses all three -> 2.5 / 6
+    assert m["disc_auc"] == pytest.approx(2.5 / 6)
+    # the AUC ranks by the logit, not the 0/1 guess: both logits positive (guessed the same), ranked right
+    ranked = electra_metrics({**p, "active": f([1., 1]), "replaced": f([1., 0]), "disc_logits": f([2., 1])})
+    assert ranked["disc_auc"] == 1.0  # by guess: a tie, 0.5
+
+
+def test_electra_auc_of_one_class_is_chance():
+    """Nothing (or everything) replaced among the active tokens: no AUC exists; 0.5 stands in."""
+    f = np.array
+    p = {"selected": f([1.]), "gen_correct": f([1.]), "active": f([1., 1]), "disc_logits": f([-1., 1])}
+    assert electra_metrics({**p, "replaced": f([0., 0])})["disc_auc"] == 0.5
+    assert electra_metrics({**p, "replaced": f([1., 1])})["disc_auc"] == 0.5
 
 
 def test_save_writes_what_fine_tuning_and_continuing_load(tokenizer, tmp_path):

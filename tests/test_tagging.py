@@ -170,6 +170,12 @@ def tags(s):
     ("B-NP I-VP I-VP", {("NP", 0, 0), ("VP", 1, 2)}),  # I- of another type starts one
     ("O O", set()),
     ("B-PP", {("PP", 0, 0)}),
+    ("B-NP I-NP B-NP", {("NP", 0, 1), ("NP", 2, 2)}),  # (I, B) ends a chunk and starts one of the same type
+    ("O I I B", {("", 1, 2), ("", 3, 3)}),  # untyped tags: (O, I) starts a chunk with no type change to help
+    # conlleval.pl's E- rules: (O, E) starts; (E, E) and (E, I) end a chunk and start one; (I, E) continues
+    ("E-NP E-NP", {("NP", 0, 0), ("NP", 1, 1)}),
+    ("E-NP I-NP E-NP", {("NP", 0, 0), ("NP", 1, 2)}),
+    ("B-PER-X I-PER-X", {("PER-X", 0, 1)}),  # the type is all after the first hyphen (conlleval 2004)
 ])
 def test_chunks_follow_conllevals_rules(seq, expected):
     assert chunks(tags(seq)) == expected
@@ -189,6 +195,20 @@ def test_scores_by_hand():
     assert m["precision"] == 0.0 and m["recall"] == 0.0
     m = conlleval([tags("B-NP I-NP")], [tags("B-VP I-VP")])
     assert m["f1"] == 0.0 and m["by_type"]["VP"]["predicted"] == 1
+
+
+def test_f1_is_the_harmonic_mean_of_precision_and_recall():
+    """A case where precision and recall differ, so F1 is not their plain mean."""
+    m = conlleval([tags("B-NP O")], [tags("B-NP B-VP")])
+    # gold {NP 0-0}, predicted {NP 0-0, VP 1-1}: P = 1/2 = 50, R = 1/1 = 100, F1 = 2*50*100/150
+    assert (m["precision"], m["recall"]) == (50.0, 100.0) and m["f1"] == pytest.approx(200 / 3)
+    assert m["by_type"]["VP"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "gold": 0, "predicted": 1}
+
+
+def test_a_sentence_with_more_gold_tags_than_predicted_is_an_error():
+    """zip() would quietly score the common prefix."""
+    with pytest.raises(ValueError, match="a sentence has 2 gold tags and 1 predicted"):
+        conlleval([tags("B-NP O")], [tags("B-NP")])
 
 
 def test_conll_output_format(tmp_path):
