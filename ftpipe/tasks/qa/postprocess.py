@@ -3,14 +3,17 @@
 Contract (that of Hugging Face's ``utils_qa.postprocess_qa_predictions``):
 
 * every window of an example is considered; candidate spans are the ``n_best_size``
-  best start tokens x the ``n_best_size`` best end tokens of each window;
+  best start tokens x the ``n_best_size`` best end tokens of each window's context
+  (utils_qa takes the best of all tokens and then drops those outside the context, which
+  can leave a window no candidate; we rank the context's tokens only);
 * a span is kept only if both ends lie in the context, ``end >= start`` and it is at
   most ``max_answer_length`` tokens long;
 * a span's score is ``start_logit + end_logit``; the ``n_best_size`` best spans over all
   windows form the n-best list, with probabilities from a softmax over their scores;
 * SQuAD v2: the null score is the smallest CLS score (``start[0] + end[0]``) over the
-  windows; the answer is ``""`` when ``null_score - best_span_score`` exceeds
-  ``null_score_diff_threshold``.
+  windows; it takes its rank in the n-best list, and is appended when it falls out of the
+  ``n_best_size`` best (so the list always holds it); the answer is ``""`` when
+  ``null_score - best_span_score`` exceeds ``null_score_diff_threshold``.
 
 The candidate search is vectorised per window (``argpartition`` and a k x k score
 matrix), so 10,000 questions take a few seconds. :func:`postprocess_naive` is the
@@ -56,10 +59,10 @@ def _finish(context: str, cands: list, null_score: float | None, n_best: int,
     nbest = [{"text": context[a:b], "start_logit": sl, "end_logit": el, "score": sc,
               "offsets": [a, b]} for sc, sl, el, a, b in top]
     if version_2 and null_score is not None:
-        nbest.append({"text": "", "start_logit": null_score, "end_logit": 0.0, "score": null_score,
-                      "offsets": [0, 0]})
-        nbest.sort(key=lambda d: -d["score"])
-        nbest = nbest[: max(n_best, 1)]
+        null = {"text": "", "start_logit": null_score, "end_logit": 0.0, "score": null_score, "offsets": [0, 0]}
+        nbest = sorted(nbest + [null], key=lambda d: -d["score"])[: max(n_best, 1)]
+        if null not in nbest:  # as utils_qa: the null answer is put back when the cut removed it
+            nbest.append(null)
     if not nbest:
         nbest = [{"text": "", "start_logit": 0.0, "end_logit": 0.0, "score": 0.0, "offsets": [0, 0]}]
     scores = np.array([d["score"] for d in nbest], dtype=np.float64)
