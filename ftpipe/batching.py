@@ -23,16 +23,19 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
     Shuffle all indices, cut them into mega-batches of ``50 * batch_size``, sort each by
     length, cut into batches and shuffle the batches. Padding per batch then costs little,
     while batches stay random across epochs. ``group_by_length=False`` gives plain random
-    batches.
+    batches. ``short_batch_last``: the one short batch goes last (multi-process runs).
     """
 
     def __init__(self, lengths: Sequence[int], batch_size: int, seed: int, group_by_length: bool = True,
-                 mega: int = 50):
+                 mega: int = 50, short_batch_last: bool = False):
         self.lengths = np.asarray(lengths)
         self.batch_size = batch_size
         self.seed = seed
         self.group = group_by_length
         self.mega = mega
+        # Several processes: accelerate's batch-sampler shards take a short batch for the
+        # end of the data and skip a round of batches where one comes earlier.
+        self.short_batch_last = short_batch_last
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -49,6 +52,8 @@ class LengthGroupedBatchSampler(Sampler[list[int]]):
         if self.group:
             perm = rng.permutation(len(batches))
             batches = [batches[i] for i in perm]
+            if self.short_batch_last:  # stable: the full batches keep their shuffled order
+                batches.sort(key=lambda b: len(b) < self.batch_size)
         return batches
 
     def __iter__(self) -> Iterator[list[int]]:

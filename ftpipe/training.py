@@ -64,6 +64,14 @@ class Evaluation:
             metrics[self.metric] < best[self.metric]
 
 
+def make_accelerator(cfg: TrainConfig) -> Any:
+    """The run's ``Accelerator``: its precision, gradient accumulation, and the processes
+    ``accelerate launch`` started (created once, before anything asks which is the main one)."""
+    from accelerate import Accelerator
+
+    return Accelerator(mixed_precision=resolve_precision(cfg.precision), gradient_accumulation_steps=cfg.grad_accum)
+
+
 class Trainer:
     """One training run; :func:`fit` is the entry point."""
 
@@ -71,14 +79,14 @@ class Trainer:
                  cfg: TrainConfig, seed: int, evaluation: Evaluation | None, log_dir: str | Path | None,
                  checkpoint_dir: str | Path | None, key_parts: Any, accelerator: Any = None,
                  time_limit_s: float | None = None):
-        from accelerate import Accelerator
         from accelerate.utils import set_seed
 
         self.cfg, self.evaluation, self.time_limit_s = cfg, evaluation, time_limit_s
-        self.accelerator = accelerator or Accelerator(mixed_precision=resolve_precision(cfg.precision),
-                                                      gradient_accumulation_steps=cfg.grad_accum)
+        self.accelerator = accelerator or make_accelerator(cfg)
         set_seed(seed)
-        self.sampler = LengthGroupedBatchSampler(lengths, cfg.batch_size, seed, cfg.group_by_length)
+        self.main = self.accelerator.is_main_process  # the one process that logs and writes (accelerate launch)
+        self.sampler = LengthGroupedBatchSampler(lengths, cfg.batch_size, seed, cfg.group_by_length,
+                                                 short_batch_last=self.accelerator.num_processes > 1)
         loader = DataLoader(rows, batch_sampler=self.sampler, collate_fn=collate)
         steps_per_epoch = math.ceil(len(self.sampler) / cfg.grad_accum)
         self.total_steps = steps_per_epoch * cfg.epochs
@@ -89,7 +97,7 @@ class Trainer:
             model, optimizer, loader, scheduler)
         self.key = checkpoint.run_key(to_dict(cfg), seed, len(lengths), int(np.sum(lengths)), key_parts)
         self.ckpt = Path(checkpoint_dir) if checkpoint_dir else None
-        self.log_dir = log_dir
+        self.log_dir = log_dir if self.main else None
         self.best: dict | None = None
         self.step = 0
         self.start_epoch, self.skip_batches = 0, 0
@@ -114,13 +122,14 @@ class Trainer:
             checkpoint.restore_rng(saved_rng)
         else:
             self.resume_rng = saved_rng
-        print(f"[train] resuming from {self.ckpt}: epoch {self.start_epoch + 1}, step {self.step}")
+        if self.main:
+            print(f"[train] resuming from {self.ckpt}: epoch {self.start_epoch + 1}, step {self.step}")
         log = state["log"]
         return RunLog(self.log_dir, log["steps"], log["epochs"], log.get("evals"))
 
     def save_checkpoint(self, epoch: int, batches_done: int) -> None:
         self.saved_step = self.step  # on every process, so that all count from the same step
-        if self.ckpt is None or not self.accelerator.is_main_process:
+        if self.ckpt is None or not self.main:
             return
         checkpoint.save(self.ckpt, self.key, self.accelerator.unwrap_model(self.model), self.optimizer,
                         self.scheduler, {"epoch": epoch, "batches_done": batches_done, "step": self.step,
@@ -159,7 +168,7 @@ class Trainer:
         from tqdm.auto import tqdm
 
         bar = tqdm(self._batches(epoch), desc=f"epoch {epoch + 1}/{self.cfg.epochs}", initial=self.skip_batches,
-                   total=len(self.loader), mininterval=2.0, disable=not self.accelerator.is_main_process)
+                   total=len(self.loader), mininterval=2.0, disable=not self.main)
         batches_done, self.skip_batches = self.skip_batches, 0
         t0, evals_before = time.perf_counter(), self.t_eval
         try:
@@ -243,11 +252,12 @@ class Trainer:
             row.update({f"eval_{k}": v for k, v in metrics.items()})
             if ev.better(metrics, self.best):
                 self.best = {"epoch": epoch + 1, **metrics}
-                if ev.on_best is not None and self.accelerator.is_main_process:
+                if ev.on_best is not None and self.main:
                     ev.on_best(self.accelerator.unwrap_model(self.model), self.best)
         self.log.log_epoch(row)
-        print(f"[train] epoch {epoch + 1}: " + ", ".join(
-            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+        if self.main:
+            print(f"[train] epoch {epoch + 1}: " + ", ".join(
+                f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
 
     # ------------------------------------------------------------ the run
     def run(self) -> FitResult:
@@ -283,7 +293,7 @@ def fit(model: torch.nn.Module, train_rows: Any, collate: Callable[[list[dict]],
         trainer = Trainer(model, train_rows, collate, lengths, cfg, seed, evaluation, log_dir, checkpoint_dir,
                           key_parts, accelerator, time_limit_s)
         result = trainer.run()
-    if trainer.ckpt is not None and not keep_state and trainer.accelerator.is_main_process:
+    if trainer.ckpt is not None and not keep_state and trainer.main:
         remove_dir(trainer.ckpt)
     return result
 
@@ -306,8 +316,11 @@ def train_and_save(model: torch.nn.Module, tokenizer: Any, train_ds: Any, collat
 
     save = save or save_model
     counts = count_parameters(model)
-    print(f"[train] method={cfg.method} lr={learning_rate(cfg):g} params: {counts['trainable_params']:,} "
-          f"trainable of {counts['total_params']:,} ({counts['trainable_pct']:.2f}%)")
+    accelerator = make_accelerator(cfg)
+    main = accelerator.is_main_process  # under accelerate launch every process runs this; one writes
+    if main:
+        print(f"[train] method={cfg.method} lr={learning_rate(cfg):g} params: {counts['trainable_params']:,} "
+              f"trainable of {counts['total_params']:,} ({counts['trainable_pct']:.2f}%)")
     ckpt_root = Path(checkpoint_root)
     best_dir = ckpt_root / "best"  # survives a killed run, like the resumable state
 
@@ -318,7 +331,9 @@ def train_and_save(model: torch.nn.Module, tokenizer: Any, train_ds: Any, collat
     evaluation.on_best = on_best
     rows = train_ds.select_columns([c for c in train_ds.column_names if c not in NOT_MODEL_INPUTS])
     result = fit(model, rows, collate, train_ds["length"], cfg, seed, evaluation, log_dir,
-                 checkpoint_dir=ckpt_root / "state", key_parts=key_parts, keep_state=True)
+                 checkpoint_dir=ckpt_root / "state", key_parts=key_parts, accelerator=accelerator, keep_state=True)
+    if not main:
+        return {}
     with atomic_dir(out_dir) as tmp:
         save(model, tokenizer, tmp / "final")
         if best_dir.exists():

@@ -126,3 +126,29 @@ def test_same_params_same_everything(project):
         train(project, "ref")
     train(project, "again")
     assert_same(outputs(project, "again"), outputs(project, "ref"))
+
+
+def test_two_processes_train_each_batch_once_and_write_once(project):
+    """`accelerate launch` (here torchrun with two CPU processes, gloo) runs the stage in every
+    process: each trains its shard of every epoch's batches, one writes the model (best
+    included), the logs and the summary. Before: every process wrote them (a race that lost
+    models/<task>/best or failed on a vanished temporary file), and a short batch shuffled
+    into the middle made accelerate's shards skip a round of batches in some epochs."""
+    import math
+
+    from ftpipe.io import load_features
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+           "-m", "stages.train", "--", "--task", "qa", *train_args("ddp")]
+    p = subprocess.run(cmd, cwd=project, env={**env(project), "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"},
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-3000:]
+    windows = len(load_features(project / "data/features/qa/train"))
+    assert windows % 4, "the fixture must leave a short batch"
+    steps = 3 * math.ceil(math.ceil(windows / 4) / 2)  # 3 epochs; each process half the batches of 4
+    summary = json.loads((project / "metrics/ddp/metrics.json").read_text())
+    assert summary["steps"] == steps and p.stdout.count("[train] method=") == 1
+    loss = (project / "metrics/ddp/plots/metrics/train/loss.tsv").read_text().splitlines()
+    assert [int(row.split("\t")[0]) for row in loss[1:]] == list(range(1, steps + 1))  # logged once a step
+    assert (project / "models/ddp/best/model.safetensors").is_file() and (project / "models/ddp/final").is_dir()
+    assert not (project / "checkpoints/ddp").exists()

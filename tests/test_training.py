@@ -329,3 +329,18 @@ def test_electra_schedule_multiplies_the_warmup_ramp_onto_the_decay():
     assert electra[5] == pytest.approx(1e-3 * 0.95 * 0.5)  # ramp x decay during warmup
     assert electra[10] == pytest.approx(1e-3 * 0.9) and electra[55] == pytest.approx(1e-3 * 0.45)
     assert max(electra) < 1e-3 and electra[0] == 0.0
+
+
+def test_the_short_batch_goes_last_when_several_processes_share_the_batches():
+    """accelerate's batch-sampler shards expect a short batch only at the end; elsewhere a round
+    of batches is skipped. With the flag the same batches come in the same order, the short one last."""
+    plain = LengthGroupedBatchSampler(list(range(1, 40)), 4, seed=3)  # 39 rows: nine of 4, one of 3
+    multi = LengthGroupedBatchSampler(list(range(1, 40)), 4, seed=3, short_batch_last=True)
+    short_elsewhere = 0
+    for epoch in range(6):
+        plain.set_epoch(epoch)
+        multi.set_epoch(epoch)
+        a, b = plain.batches(), multi.batches()
+        short_elsewhere += len(a[-1]) == 4
+        assert [x for x in a if len(x) == 4] == b[:-1] and len(b[-1]) == 3 and sorted(a) == sorted(b)
+    assert short_elsewhere, "the plain order must put the short batch elsewhere in some epoch"
