@@ -34,9 +34,10 @@ def tree_digest(path: str | Path) -> str:
         return str(path)
     h = hashlib.md5()
     for f in files:
+        h.update(f"{f.relative_to(path) if f != path else f.name}\0".encode())
         with open(f, "rb") as fh:
-            h.update(f"{f.relative_to(path) if f != path else f.name}\0".encode())
-            h.update(hashlib.file_digest(fh, "md5").digest())
+            for block in iter(lambda: fh.read(1 << 20), b""):  # (hashlib.file_digest: Python 3.11+)
+                h.update(block)
     return h.hexdigest()
 
 
@@ -52,15 +53,21 @@ def save(ckpt_dir: Path, key: str, model: torch.nn.Module, optimizer: Any, sched
         write_json(tmp / "state.json", {"key": key, **state})
 
 
-def load(ckpt_dir: Path, key: str) -> dict | None:
+def recover(ckpt_dir: Path) -> None:
+    """Undo what a save killed between its two renames left (the last state set aside);
+    before :func:`load`, by one process."""
+    recover_dir(ckpt_dir)
+
+
+def load(ckpt_dir: Path, key: str, say: bool = True) -> dict | None:
     """The loop's saved state, or None when there is none or it belongs to another run."""
-    recover_dir(ckpt_dir)  # a save killed between its two renames left the last state aside
     state_file = ckpt_dir / "state.json"
     if not state_file.is_file():
         return None
     state = json.loads(state_file.read_text())
     if state.get("key") != key:
-        print(f"[train] ignoring checkpoint in {ckpt_dir}: it belongs to other params or data")
+        if say:
+            print(f"[train] ignoring checkpoint in {ckpt_dir}: it belongs to other params, weights or data")
         return None
     return state
 

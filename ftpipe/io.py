@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import glob
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -28,13 +28,26 @@ def _umask() -> int:
     return mask
 
 
+# A temporary sibling of ``path`` is ``.<name>.<8 random characters>.tmp`` (tempfile's
+# names); _is_tmp_of recognises exactly those, not another output's (``qa.v2`` beside ``qa``).
+_TMP_SUFFIX = ".tmp"
+
+
+def _tmp_args(path: Path) -> dict:
+    return {"prefix": f".{path.name}.", "suffix": _TMP_SUFFIX, "dir": path.parent}
+
+
+def _is_tmp_of(candidate: Path, path: Path) -> bool:
+    return re.fullmatch(rf"\.{re.escape(path.name)}\.[a-z0-9_]{{8}}{re.escape(_TMP_SUFFIX)}", candidate.name) is not None
+
+
 def _tmp_sibling(path: Path, is_dir: bool) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if is_dir:
-        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        tmp = Path(tempfile.mkdtemp(**_tmp_args(path)))
         tmp.chmod(0o777 & ~_umask())
         return tmp
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, name = tempfile.mkstemp(**_tmp_args(path))
     os.close(fd)
     os.chmod(name, 0o666 & ~_umask())
     return Path(name)
@@ -105,9 +118,9 @@ def read_json(path: str | Path) -> Any:
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict]]:
     """(line number, object) for every non-blank line."""
-    # "\n" only (a "\r" before it is JSON white space): str.splitlines() also breaks at
-    # U+2028, U+0085, ..., which JSON strings may hold raw (write_jsonl keeps them raw).
-    for n, line in enumerate(read_text(path).split("\n"), start=1):
+    # Line ends only (\n, \r\n, \r: JSON strings cannot hold them raw): str.splitlines() also
+    # breaks at U+2028, U+0085, ..., which JSON strings may hold raw (write_jsonl keeps them raw).
+    for n, line in enumerate(re.split(r"\r\n|\r|\n", read_text(path)), start=1):
         if not line.strip():
             continue
         try:
@@ -152,8 +165,9 @@ def recover_dir(path: Path) -> None:
     if old.exists() and not path.exists():
         os.replace(old, path)
     shutil.rmtree(old, ignore_errors=True)
-    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp") if path.parent.is_dir() else ():
-        shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
+    for tmp in path.parent.iterdir() if path.parent.is_dir() else ():
+        if _is_tmp_of(tmp, path):
+            shutil.rmtree(tmp, ignore_errors=True) if tmp.is_dir() else tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -184,7 +198,7 @@ def remove_dir(path: str | Path) -> None:
     path = Path(path)
     recover_dir(path)
     if path.exists():
-        gone = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+        gone = Path(tempfile.mkdtemp(**_tmp_args(path)))
         with contextlib.suppress(FileNotFoundError):  # removed meanwhile by another process
             os.replace(path, gone)
         shutil.rmtree(gone, ignore_errors=True)

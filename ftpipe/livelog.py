@@ -55,6 +55,7 @@ class RunLog:
         self.live = None
         if log_dir is not None:
             self.live = _live(log_dir)
+        self._replaying = True  # a resumed run's rows: the summary is written once, after them
         for row in steps or []:
             self.log_step(row)
         replay = [(r["step"], 0, r) for r in epochs or []] + [(r["step"], 1, r) for r in evals or []]
@@ -63,6 +64,9 @@ class RunLog:
                 self.log_epoch(row)
             else:
                 self.log_eval(row["step"], {k: v for k, v in row.items() if k != "step"})
+        self._replaying = False
+        if self.live is not None and (steps or epochs or evals):
+            self.live.make_summary()
 
     def _log(self, step: int, values: dict[str, Any]) -> None:
         if self.live is None:
@@ -71,7 +75,8 @@ class RunLog:
         for name, value in values.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 self.live.log_metric(name, value)
-        self.live.make_summary()
+        if not self._replaying:
+            self.live.make_summary()
 
     def log_step(self, row: dict) -> None:
         """``row``: step, epoch, loss, lr, features_per_s, tokens_per_s."""

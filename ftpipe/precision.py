@@ -22,6 +22,8 @@ from typing import Callable
 
 import torch
 
+from .io import write_text
+
 BF16_MARGIN = 1.2  # bf16 must be this much faster than fp32 to be chosen
 
 
@@ -107,8 +109,7 @@ def calibrated_cpu_choice(timer: Callable[[torch.dtype | None], float] = time_st
     fp32_s, bf16_s = timer(None), timer(torch.bfloat16)
     cache[key] = {"fp32_s": round(fp32_s, 5), "bf16_s": round(bf16_s, 5), "choice": choose(fp32_s, bf16_s)}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(cache, indent=1))
+        write_text(path, json.dumps(cache, indent=1))  # whole: several processes may write it at once
     except OSError:
         pass  # a read-only home: calibrate again next time
     return cache[key]["choice"]

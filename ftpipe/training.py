@@ -110,7 +110,10 @@ class Trainer:
 
     # ------------------------------------------------------------ state
     def _resume_or_start(self) -> RunLog:
-        state = checkpoint.load(self.ckpt, self.key) if self.ckpt else None
+        if self.ckpt and self.main:
+            checkpoint.recover(self.ckpt)
+        self.accelerator.wait_for_everyone()  # the others read the state the main process recovered
+        state = checkpoint.load(self.ckpt, self.key, say=self.main) if self.ckpt else None
         if state is None:
             return RunLog(self.log_dir)
         saved_rng = checkpoint.restore(self.ckpt, self.accelerator.unwrap_model(self.model), self.optimizer,

@@ -170,6 +170,7 @@ MC_OK = {"id": "ok", "question": "Where?", "context": "In the city."}
     ({"id": "a", "question": "Q?"}, "context", "missing"),  # no candidates: the gold paragraph is needed
     ({"id": "a", "question": "Q?", "candidates": ["p", 2]}, "candidates[1]", "expected a paragraph"),
     ({"id": "a", "question": "Q?", "context": "C", "title": {"x": 1}}, "title", "expected a string"),
+    ({"id": "a", "question": "Q?", "candidates": []}, "context", "missing"),  # no candidates to derive from
     ({"id": "ok", "question": "Q?", "context": "C"}, "id", "duplicate id 'ok'"),
 ])
 def test_multiple_choice_records_are_checked_field_by_field(tmp_path, record, field, problem):
@@ -265,6 +266,11 @@ def test_tagging_counts_a_word_cut_by_the_window_and_tags_the_model_cannot_learn
     cols, stats = TAGGING.featurize([rec], tokenizer, cfg, "eval", {"labels": ["B-NP", "O"]})
     assert len(cols["input_ids"]) == 3 and stats["features_with_cut_words"] == 1  # the long word alone, cut
     assert stats["tags_not_in_label_set"] == 1
+    # a word of no sub-token at all (the tokenizer drops a lone zero-width space) is not a cut word
+    words = ["The", "\u200b", "cat"]
+    rec = {"id": "z", "words": words, "columns": [[w, "NN", "O"] for w in words], "tags": ["O", "O", "O"]}
+    assert tokenizer(words, is_split_into_words=True, add_special_tokens=False).word_ids() == [0, 2]
+    assert TAGGING.featurize([rec], tokenizer, cfg, "eval", {"labels": ["O"]})[1]["features_with_cut_words"] == 0
 
 
 def test_conll_files_with_old_mac_line_ends(tmp_path):
@@ -286,11 +292,15 @@ def test_predictions_that_cannot_be_scored_name_the_record(tmp_path):
     from ftpipe.tasks.tagging import TASK as TAGGING
 
     records = [{"id": "line 1", "words": ["He", "ran"], "tags": ["B-NP", "B-VP"]}]
-    with pytest.raises(DataError, match=r"record line 1: field 'tags': 1 tags predicted for a sentence of 2 words"):
-        TAGGING.score({"tags": {"line 1": ["B-NP"]}}, records)
+    (tmp_path / "predictions.json").write_text('{"tags": {"line 1": ["B-NP"]}}')
+    predictions = TAGGING.read_predictions(tmp_path, "eval")
+    with pytest.raises(DataError, match=r"predictions.json: record line 1: field 'tags': 1 tags predicted for a "
+                                        r"sentence of 2 words"):
+        TAGGING.score(predictions, records)
     assert TAGGING.score({"tags": {"line 1": ["B-NP", "B-VP"]}}, records)["f1"] == 100.0
     (tmp_path / "predictions.json").write_text('{"task": "stsb", "predictions": {"0": 3.5, "1": NaN}}')
-    with pytest.raises(DataError, match=r"predictions.json: record 1: expected a finite number, got nan"):
+    with pytest.raises(DataError, match=r"predictions.json: record 1: field 'prediction': expected a finite number, "
+                                        r"got nan"):
         GLUE.read_predictions(tmp_path, "eval")
 
 
@@ -312,3 +322,18 @@ def test_rows_read_past_max_examples_are_accounted_for():
     t.dropped["bad_label"] = 2
     assert t.as_dict()["past_max_examples"] == 268
     assert "past_max_examples" not in Tally(read=5, kept=5).as_dict()
+
+
+def test_multiple_choice_records_with_their_own_candidates_need_no_context(tmp_path):
+    """Records carrying candidates (and a label) and none of the gold paragraph: accepted by the
+    check, they then failed in the distractor pool (KeyError: 'context'); a null title is ''."""
+    from ftpipe.io import write_jsonl
+    from ftpipe.tasks.mc import load_records
+    from ftpipe.tasks.mc.candidates import derive_candidates
+
+    own = [{"id": f"o{i}", "question": "Which?", "candidates": ["p", "q"], "label": i % 2, "title": None}
+           for i in range(3)]
+    write_jsonl(tmp_path / "train.jsonl", own)
+    records, _ = load_records(tmp_path / "train.jsonl", "error", None)
+    assert records[0]["title"] == ""
+    assert derive_candidates(records, records, 2, seed=1) == records  # kept as they are

@@ -89,14 +89,12 @@ def assert_same(a, b):
     assert a == b
 
 
-def test_sigkill_mid_epoch_resumes_to_identical_results(project):
-    train(project, "ref")
-    reference = outputs(project, "ref")
-
-    cmd = [sys.executable, "-m", "stages.train", "--task", "qa", *train_args("kill")]
+def kill_mid_first_epoch(project, tag, *extra):
+    """Start the train stage and SIGKILL it once its resumable state is past 3 batches of epoch 1."""
+    cmd = [sys.executable, "-m", "stages.train", "--task", "qa", *train_args(tag), *extra]
     proc = subprocess.Popen(cmd, cwd=project, env=env(project), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    state = project / "checkpoints/kill/state/state.json"
+    state = project / f"checkpoints/{tag}/state/state.json"
     killed_at = None
     deadline = time.time() + 300
     while proc.poll() is None and time.time() < deadline:
@@ -112,6 +110,13 @@ def test_sigkill_mid_epoch_resumes_to_identical_results(project):
         time.sleep(0.01)
     proc.wait()
     assert killed_at is not None and proc.returncode == -signal.SIGKILL, "the run ended before it could be killed"
+
+
+def test_sigkill_mid_epoch_resumes_to_identical_results(project):
+    train(project, "ref")
+    reference = outputs(project, "ref")
+
+    kill_mid_first_epoch(project, "kill")
     assert not (project / "models/kill").exists()
     assert (project / "metrics/kill/metrics.json").exists()  # dvclive logs as training goes
 
@@ -119,6 +124,25 @@ def test_sigkill_mid_epoch_resumes_to_identical_results(project):
     assert "resuming from" in out
     assert not (project / "checkpoints/kill").exists()  # cleaned up after success
     assert_same(outputs(project, "kill"), reference)
+
+
+def test_a_checkpoint_is_not_resumed_into_other_weights(project, tiny_model_dir):
+    """The encoder replaced after a kill (same path, same params): the run starts over, as it
+    does for other params; before, the checkpoint's key named the model directory only."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(tiny_model_dir, project / "enc")
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["qa"]["model"]["dir"] = str(project / "enc")
+    (project / "params_enc.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    kill_mid_first_epoch(project, "swap", "--params", "params_enc.yaml")
+    weights = load_file(str(project / "enc/model.safetensors"))
+    name = next(iter(weights))
+    save_file({**weights, name: weights[name] + 0.01}, str(project / "enc/model.safetensors"))
+    out = stage(project, "train", *train_args("swap"), "--params", "params_enc.yaml").stdout
+    assert "ignoring checkpoint" in out and "resuming from" not in out
 
 
 def test_same_params_same_everything(project):

@@ -60,21 +60,23 @@ def test_a_kill_inside_a_directory_swap_or_removal_is_undone(tmp_path):
         (tmp / "state.json").write_text("step 10")
     # killed between the swap's two renames: the old version aside, the new one still a temporary
     out.rename(tmp_path / ".state.old")
-    (tmp_path / ".state.x1.tmp").mkdir()
-    (tmp_path / ".state.x1.tmp" / "state.json").write_text("step 12, not yet in place")
-    (tmp_path / ".state.x2.tmp").write_text("a killed write_text")
-    (tmp_path / ".other.x3.tmp").write_text("another output's: not ours to remove")
+    (tmp_path / ".state.k1ll3d_1.tmp").mkdir()
+    (tmp_path / ".state.k1ll3d_1.tmp" / "state.json").write_text("step 12, not yet in place")
+    (tmp_path / ".state.k1ll3d_2.tmp").write_text("a killed write_text")
+    others = [".other.abcdefgh.tmp", ".state.v2.abcdefgh.tmp"]  # other outputs' (state.v2's): not ours
+    for name in others:
+        (tmp_path / name).write_text("another output's temporary")
     recover_dir(out)
     assert (out / "state.json").read_text() == "step 10"
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.x3.tmp", "state"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == others + ["state"]
     # an old copy beside a complete directory (killed after the second rename) just goes
     (tmp_path / ".state.old").mkdir()
     with atomic_dir(out) as tmp:
         (tmp / "state.json").write_text("step 14")
     assert (out / "state.json").read_text() == "step 14"
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.x3.tmp", "state"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == others + ["state"]
     remove_dir(out)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.x3.tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == others
     remove_dir(out)  # nothing there: nothing to do
 
 
@@ -231,5 +233,6 @@ def test_jsonl_keeps_unicode_line_separators_inside_strings(tmp_path):
     rows = [{"id": "a", "context": "one\u2028two\x85three\x0cfour\x1cfive\u2029six\rseven"}, {"id": "b"}]
     write_jsonl(tmp_path / "r.jsonl", rows)
     assert read_jsonl(tmp_path / "r.jsonl") == rows
-    (tmp_path / "crlf.jsonl").write_bytes(b'{"id": "a"}\r\n\r\n{"id": "b"}\r\n')
-    assert read_jsonl(tmp_path / "crlf.jsonl") == [{"id": "a"}, {"id": "b"}]
+    for ends in (b"\r\n", b"\r"):  # Windows, old Mac
+        (tmp_path / "ends.jsonl").write_bytes(b'{"id": "a"}' + ends * 2 + b'{"id": "b"}' + ends)
+        assert read_jsonl(tmp_path / "ends.jsonl") == [{"id": "a"}, {"id": "b"}]

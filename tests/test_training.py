@@ -233,9 +233,9 @@ def test_a_run_killed_while_its_model_is_saved_resumes_from_its_last_state(tiny_
     assert summary["steps"] == 6 and (tmp_path / "model" / "final").is_dir() and not (tmp_path / "ckpt").exists()
 
 
-def test_the_run_key_covers_the_weights_and_data_a_run_starts_from(tmp_path):
-    """An encoder or a data file replaced after a kill keeps every path and param: their
-    contents are part of the checkpoint's key (ftpipe.verbs.train)."""
+def test_tree_digest_follows_file_names_and_contents(tmp_path):
+    """What the checkpoint key holds of the weights and data a run starts from (the stage
+    itself: test_reliability's replaced encoder)."""
     from ftpipe.checkpoint import tree_digest
 
     enc = tmp_path / "encoder"

@@ -209,7 +209,7 @@ class GlueTask(Task):
             raise DataError(str(path), None, None, 'expected {"task": <glue task>, "predictions": {id: prediction}}')
         for rid, p in data["predictions"].items():
             if isinstance(p, bool) or not isinstance(p, (int, float)) or not math.isfinite(p):
-                raise DataError(str(path), rid, None, f"expected a finite number, got {p!r:.60}")
+                raise DataError(str(path), rid, "prediction", f"expected a finite number, got {p!r:.60}")
         return {"task": data["task"], "ids": list(data["predictions"]), "predictions": list(data["predictions"].values())}
 
 

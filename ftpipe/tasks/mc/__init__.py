@@ -71,16 +71,15 @@ def _record(rid: str, rec: dict, src: str, policy: Policy, report: LoadReport) -
     if not visible(question):
         return policy.bad(rid, "question", "empty", "empty_question", report.records)
     cands = rec.get("candidates")
-    if cands is None:
+    if not cands:  # none (or an empty list): derived from the gold paragraph
         text_field(rec, "context", src, rid)
     elif isinstance(cands, list):
         for i, c in enumerate(cands):
             if not isinstance(c, str):
                 raise DataError(src, rid, f"candidates[{i}]", f"expected a paragraph (a string), got {c!r}")
             check_text(c, src, rid, f"candidates[{i}]")
-    if not isinstance(rec.get("title", ""), str):
-        raise DataError(src, rid, "title", f"expected a string, got {type(rec['title']).__name__}")
-    return {**rec, "id": qid, "question": question}
+    title = "" if rec.get("title") is None else text_field(rec, "title", src, rid)  # null as in the qa task
+    return {**rec, "id": qid, "question": question, "title": title}
 
 
 def load_records(path: Path, mode: str, max_examples: int | None) -> tuple[list[dict], LoadReport]:

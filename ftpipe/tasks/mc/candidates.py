@@ -22,6 +22,8 @@ def derive_candidates(records: list[dict], pool: list[dict], k: int, seed: int) 
     carry candidates (the ADL format) keep them."""
     by_article: dict[str, list[str]] = {}
     for r in pool:
+        if "context" not in r:  # a record with its own candidates only (ADL)
+            continue
         paragraphs = by_article.setdefault(r.get("title", ""), [])
         if r["context"] not in paragraphs:
             paragraphs.append(r["context"])

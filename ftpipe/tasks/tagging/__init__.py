@@ -98,7 +98,7 @@ def pieces_per_word(tokenizer: Any, records: list[dict]) -> list[list[int]]:
         counts = [0] * len(r["words"])
         for w in enc.word_ids(i):
             counts[w] += 1
-        out.append([max(c, 1) for c in counts])
+        out.append(counts)
     return out
 
 
@@ -159,7 +159,8 @@ class TaggingTask(Task):
         label2id = {t: i for i, t in enumerate(meta["labels"])}
         spans = []  # (record, word start, word end, sub-tokens per word)
         for r, pieces in zip(records, pieces_per_word(tokenizer, records)):
-            spans += [(r, a, b, pieces[a:b]) for a, b in windows(pieces, room)]
+            # a word the tokenizer drops (a lone zero-width character) still takes a place
+            spans += [(r, a, b, pieces[a:b]) for a, b in windows([max(n, 1) for n in pieces], room)]
         enc = tokenizer([r["words"][a:b] for r, a, b, _ in spans], is_split_into_words=True, truncation=True,
                         max_length=cfg.max_length)
         cols = {k: list(v) for k, v in enc.items()}
@@ -199,13 +200,14 @@ class TaggingTask(Task):
 
     def score(self, predictions: dict, records: list[dict]) -> dict:
         labelled = [r for r in records if r["tags"]]
+        src = predictions.get("source", "predictions")  # the file, when read back by evaluate
         missing = [r["id"] for r in labelled if r["id"] not in predictions["tags"]]
         if missing:
-            raise DataError("predictions", missing[0], None, f"no prediction for {len(missing)} sentences")
+            raise DataError(src, missing[0], None, f"no prediction for {len(missing)} sentences")
         for r in labelled:
             if len(predictions["tags"][r["id"]]) != len(r["tags"]):
-                raise DataError("predictions", r["id"], "tags", f"{len(predictions['tags'][r['id']])} tags predicted "
-                                                                f"for a sentence of {len(r['tags'])} words")
+                raise DataError(src, r["id"], "tags", f"{len(predictions['tags'][r['id']])} tags predicted "
+                                                      f"for a sentence of {len(r['tags'])} words")
         return conlleval([r["tags"] for r in labelled], [predictions["tags"][r["id"]] for r in labelled])
 
     def write_predictions(self, out_dir: Path, predictions: dict, records: list[dict], split: str,
@@ -226,7 +228,7 @@ class TaggingTask(Task):
         for rid, tags in data["tags"].items():
             if not (isinstance(tags, list) and all(isinstance(t, str) for t in tags)):
                 raise DataError(str(path), rid, None, "expected a list of tags")
-        return data
+        return {**data, "source": str(path)}
 
 
 TASK = TaggingTask()
