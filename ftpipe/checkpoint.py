@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .io import atomic_dir, recover_dir, write_json
+from .io import atomic_dir, recover_dir, write_text
 
 
 def run_key(*parts: Any) -> str:
@@ -34,10 +34,11 @@ def tree_digest(path: str | Path) -> str:
         return str(path)
     h = hashlib.md5()
     for f in files:
-        h.update(f"{f.relative_to(path) if f != path else f.name}\0".encode())
+        content = hashlib.md5()
         with open(f, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):  # (hashlib.file_digest: Python 3.11+)
-                h.update(block)
+                content.update(block)
+        h.update(f"{f.relative_to(path) if f != path else f.name}\0".encode() + content.digest())
     return h.hexdigest()
 
 
@@ -50,7 +51,8 @@ def save(ckpt_dir: Path, key: str, model: torch.nn.Module, optimizer: Any, sched
                     "torch_rng": torch.get_rng_state(),
                     "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
                    tmp / "optim.pt")
-        write_json(tmp / "state.json", {"key": key, **state})
+        # allow_nan: a diverged loss (NaN) is the run's state too, not a reason to fail the save
+        write_text(tmp / "state.json", json.dumps({"key": key, **state}, allow_nan=True))
 
 
 def recover(ckpt_dir: Path) -> None:

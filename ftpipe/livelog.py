@@ -55,17 +55,21 @@ class RunLog:
         self.live = None
         if log_dir is not None:
             self.live = _live(log_dir)
-        self._replaying = True  # a resumed run's rows: the summary is written once, after them
-        for row in steps or []:
-            self.log_step(row)
-        replay = [(r["step"], 0, r) for r in epochs or []] + [(r["step"], 1, r) for r in evals or []]
+        # A resumed run's rows, in the order the run logged them (at one step: the step's row,
+        # an evaluation, the epoch's end), so its files are an uninterrupted run's byte for
+        # byte; the summary file is written once, after them.
+        self._replaying = True
+        replay = [(r["step"], 0, r) for r in steps or []] + [(r["step"], 1, r) for r in evals or []] + \
+            [(r["step"], 2, r) for r in epochs or []]
         for _, kind, row in sorted(replay, key=lambda x: (x[0], x[1])):
             if kind == 0:
-                self.log_epoch(row)
-            else:
+                self.log_step(row)
+            elif kind == 1:
                 self.log_eval(row["step"], {k: v for k, v in row.items() if k != "step"})
+            else:
+                self.log_epoch(row)
         self._replaying = False
-        if self.live is not None and (steps or epochs or evals):
+        if self.live is not None and replay:
             self.live.make_summary()
 
     def _log(self, step: int, values: dict[str, Any]) -> None:
@@ -75,7 +79,9 @@ class RunLog:
         for name, value in values.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 self.live.log_metric(name, value)
-        if not self._replaying:
+        if self._replaying:
+            self.live.summary["step"] = self.live.step  # what make_summary records, in the same key order
+        else:
             self.live.make_summary()
 
     def log_step(self, row: dict) -> None:

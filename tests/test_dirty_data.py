@@ -171,6 +171,7 @@ MC_OK = {"id": "ok", "question": "Where?", "context": "In the city."}
     ({"id": "a", "question": "Q?", "candidates": ["p", 2]}, "candidates[1]", "expected a paragraph"),
     ({"id": "a", "question": "Q?", "context": "C", "title": {"x": 1}}, "title", "expected a string"),
     ({"id": "a", "question": "Q?", "candidates": []}, "context", "missing"),  # no candidates to derive from
+    ({"id": "a", "question": "Q?", "candidates": ["p", "q"], "context": 5}, "context", "expected a string"),
     ({"id": "ok", "question": "Q?", "context": "C"}, "id", "duplicate id 'ok'"),
 ])
 def test_multiple_choice_records_are_checked_field_by_field(tmp_path, record, field, problem):
@@ -331,8 +332,8 @@ def test_multiple_choice_records_with_their_own_candidates_need_no_context(tmp_p
     from ftpipe.tasks.mc import load_records
     from ftpipe.tasks.mc.candidates import derive_candidates
 
-    own = [{"id": f"o{i}", "question": "Which?", "candidates": ["p", "q"], "label": i % 2, "title": None}
-           for i in range(3)]
+    own = [{"id": f"o{i}", "question": "Which?", "candidates": ["p", "q"], "label": i % 2, "title": None,
+            **({"context": None} if i else {})} for i in range(3)]
     write_jsonl(tmp_path / "train.jsonl", own)
     records, _ = load_records(tmp_path / "train.jsonl", "error", None)
     assert records[0]["title"] == ""

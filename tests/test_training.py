@@ -344,3 +344,38 @@ def test_the_short_batch_goes_last_when_several_processes_share_the_batches():
         short_elsewhere += len(a[-1]) == 4
         assert [x for x in a if len(x) == 4] == b[:-1] and len(b[-1]) == 3 and sorted(a) == sorted(b)
     assert short_elsewhere, "the plain order must put the short batch elsewhere in some epoch"
+
+
+def test_a_resumed_runs_log_files_are_the_uninterrupted_runs_byte_for_byte(tmp_path):
+    """The replay logs the rows in the order the run did (an epoch that ends before the first
+    logged step included): metrics.json's key order and every TSV come out the same."""
+    from ftpipe.livelog import RunLog
+
+    steps = [{"step": s, "epoch": s / 4, "loss": 1.0 / s, "lr": 1e-4} for s in (5, 10)]
+    epochs = [{"epoch": e, "step": 4 * e, "train_loss": 1.0 / e, "eval_f1": 10.0 * e} for e in (1, 2, 3)]
+    evals = [{"step": 6, "f1": 15.0}]
+    live = RunLog(tmp_path / "live")
+    live.log_epoch(epochs[0])  # step 4: an epoch before the first logged step
+    live.log_step(steps[0])
+    live.log_eval(6, {"f1": 15.0})
+    live.log_epoch(epochs[1])
+    live.log_step(steps[1])
+    live.log_epoch(epochs[2])
+    RunLog(tmp_path / "resumed", steps, epochs, evals)
+    files = sorted(p.relative_to(tmp_path / "live") for p in (tmp_path / "live").rglob("*") if p.is_file())
+    assert files and files == sorted(p.relative_to(tmp_path / "resumed") for p in (tmp_path / "resumed").rglob("*")
+                                     if p.is_file())
+    for f in files:
+        assert (tmp_path / "live" / f).read_bytes() == (tmp_path / "resumed" / f).read_bytes(), f
+
+
+def test_a_checkpoint_holds_a_diverged_loss(tmp_path):
+    """A NaN loss in the logged rows is state like any other: the save does not fail on it."""
+    from ftpipe import checkpoint
+
+    model = torch.nn.Linear(2, 1)
+    opt = torch.optim.AdamW(model.parameters())
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    checkpoint.save(tmp_path / "state", "k", model, opt, sched, {"step": 3, "acc": {"loss_sum": float("nan")}})
+    state = checkpoint.load(tmp_path / "state", "k")
+    assert state["step"] == 3 and np.isnan(state["acc"]["loss_sum"])

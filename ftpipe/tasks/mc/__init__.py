@@ -71,9 +71,9 @@ def _record(rid: str, rec: dict, src: str, policy: Policy, report: LoadReport) -
     if not visible(question):
         return policy.bad(rid, "question", "empty", "empty_question", report.records)
     cands = rec.get("candidates")
-    if not cands:  # none (or an empty list): derived from the gold paragraph
+    if not cands or rec.get("context") is not None:  # no candidates: derived from the gold paragraph
         text_field(rec, "context", src, rid)
-    elif isinstance(cands, list):
+    if isinstance(cands, list):
         for i, c in enumerate(cands):
             if not isinstance(c, str):
                 raise DataError(src, rid, f"candidates[{i}]", f"expected a paragraph (a string), got {c!r}")

@@ -22,7 +22,7 @@ def derive_candidates(records: list[dict], pool: list[dict], k: int, seed: int) 
     carry candidates (the ADL format) keep them."""
     by_article: dict[str, list[str]] = {}
     for r in pool:
-        if "context" not in r:  # a record with its own candidates only (ADL)
+        if not isinstance(r.get("context"), str):  # a record with its own candidates only (ADL)
             continue
         paragraphs = by_article.setdefault(r.get("title", ""), [])
         if r["context"] not in paragraphs:
