@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .io import atomic_dir, recover_dir, write_text
+from .io import atomic_dir, write_text
 
 
 def run_key(*parts: Any) -> str:
@@ -53,12 +53,6 @@ def save(ckpt_dir: Path, key: str, model: torch.nn.Module, optimizer: Any, sched
                    tmp / "optim.pt")
         # allow_nan: a diverged loss (NaN) is the run's state too, not a reason to fail the save
         write_text(tmp / "state.json", json.dumps({"key": key, **state}, allow_nan=True))
-
-
-def recover(ckpt_dir: Path) -> None:
-    """Undo what a save killed between its two renames left (the last state set aside);
-    before :func:`load`, by one process."""
-    recover_dir(ckpt_dir)
 
 
 def load(ckpt_dir: Path, key: str, say: bool = True) -> dict | None:

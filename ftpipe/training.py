@@ -28,7 +28,7 @@ from . import checkpoint
 from .batching import LengthGroupedBatchSampler
 from .config import TrainConfig, learning_rate, to_dict
 from .dropout import fast_dropout
-from .io import atomic_dir, remove_dir
+from .io import atomic_dir, recover_dir, remove_dir
 from .livelog import RunLog
 from .optim import optimizer_and_schedule
 from .precision import precision_name, resolve_precision
@@ -110,8 +110,8 @@ class Trainer:
 
     # ------------------------------------------------------------ state
     def _resume_or_start(self) -> RunLog:
-        if self.ckpt and self.main:
-            checkpoint.recover(self.ckpt)
+        if self.ckpt and self.main:  # a save killed between its two renames left the last state aside
+            recover_dir(self.ckpt)
         self.accelerator.wait_for_everyone()  # the others read the state the main process recovered
         state = checkpoint.load(self.ckpt, self.key, say=self.main) if self.ckpt else None
         if state is None:

@@ -21,8 +21,8 @@ from typing import Iterable
 
 from ...errors import DataError
 from ...hub import is_hub_dir, load_split
-from ...io import iter_jsonl, read_json, read_text
-from ...records import LoadReport, check_text, data_file
+from ...io import read_json, read_text
+from ...records import LoadReport, check_text, data_file, jsonl_rows, text_field
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
@@ -56,11 +56,7 @@ def _squad_documents(data: dict, src: str) -> Iterable[tuple[str, str, str]]:
 
 
 def _jsonl_documents(path: Path, src: str) -> Iterable[tuple[str, str, str]]:
-    for n, rec in iter_jsonl(path):
-        text = rec.get("text")
-        if not isinstance(text, str):
-            raise DataError(src, f"line {n}", "text", f"expected a string, got {text!r:.40}")
-        yield f"line {n}", "text", text
+    return ((rid, "text", text_field(rec, "text", src, rid)) for rid, rec in jsonl_rows(path))
 
 
 def read_documents(directory: str, name: str) -> tuple[list[list[str]], LoadReport]:
