@@ -70,6 +70,21 @@ def test_bad_sentences_are_dropped_and_counted_under_skip():
     assert [r["id"] for r in recs] == ["line 7"] and tally.dropped == {"wrong_column_count": 1} and tally.read == 2
 
 
+CUT_BY_DOCSTART = "EU NNP B-NP\nrejects VBZ B-VP\n-DOCSTART- -X- O\n\nPeter NNP B-NP\n"
+
+
+def test_a_docstart_inside_a_sentence_is_an_error_dropped_or_ends_the_sentence():
+    with pytest.raises(DataError, match="f.txt: record line 1: -DOCSTART- on line 3 inside the sentence"):
+        read(CUT_BY_DOCSTART)
+    recs, tally = read(CUT_BY_DOCSTART, mode="skip")
+    assert [r["id"] for r in recs] == ["line 5"] and tally.dropped == {"docstart_inside_sentence": 1}
+    recs, tally = read(CUT_BY_DOCSTART, mode="repair")
+    assert [r["words"] for r in recs] == [["EU", "rejects"], ["Peter"]]
+    assert tally.repaired == {"docstart_inside_sentence": 1} and not tally.dropped
+    _, tally = read(CONLL2003, tag_column=3)  # blank lines around it: nothing to repair
+    assert not tally.repaired and not tally.dropped
+
+
 def test_an_empty_hub_sentence_is_an_error_or_dropped_and_counted(tmp_path, monkeypatch):
     import datasets
 

@@ -1,6 +1,9 @@
 """CoNLL column files: one token per line, columns separated by white space, a blank line
 between sentences, ``-DOCSTART-`` lines skipped (CoNLL-2000: ``word POS chunk``;
-CoNLL-2003: ``word POS chunk NER``). A sentence becomes::
+CoNLL-2003: ``word POS chunk NER``, where blank lines surround each ``-DOCSTART-``). A
+``-DOCSTART-`` right after a token line, with no blank line between, ends a sentence that
+the file never ended: bad (``docstart_inside_sentence``), and under ``repair`` the
+sentence ends there (a document's start is a sentence's end), counted. A sentence becomes::
 
     {"id": "line <n>", "words": [...], "columns": [[cell, ...] per token], "tags": [...]}
 
@@ -21,20 +24,22 @@ TAG = re.compile(r"^(O|[BIE]-\S+)$")
 HUB_FIELDS = ["tokens", "pos_tags", "chunk_tags", "ner_tags"]  # the hub's conll2000/2003 columns
 
 
-def blocks(text: str) -> list[tuple[int, list[str]]]:
-    """(first line number, token lines) per sentence."""
+def blocks(text: str) -> list[tuple[int, list[str], int | None]]:
+    """(first line number, token lines, the line of a ``-DOCSTART-`` that cut it or None)
+    per sentence."""
     out, current, start = [], [], 0
     for n, line in enumerate(re.split(r"\r\n|\r|\n", text), start=1):  # Unix, Windows and old Mac line ends
-        if not line.strip() or line.split()[0] == "-DOCSTART-":
+        docstart = bool(line.strip()) and line.split()[0] == "-DOCSTART-"
+        if not line.strip() or docstart:
             if current:
-                out.append((start, current))
+                out.append((start, current, n if docstart else None))
             current = []
             continue
         if not current:
             start = n
         current.append(line)
     if current:
-        out.append((start, current))
+        out.append((start, current, None))
     return out
 
 
@@ -79,9 +84,17 @@ def read_conll(text: str, src: str, tag_column: int | None, labels: list[str] | 
                                                           f"file with {width} columns (0 is the word)")
     fixed = set(labels) if labels is not None else None
     out = []
-    for start, lines in found:
+    for start, lines, docstart in found:
         tally.read += 1
-        out.append((f"line {start}", sentence(start, lines, src, tag_column, fixed, width, policy, tally)))
+        if docstart is not None and policy.mode != "repair":
+            policy.bad(f"line {start}", None, f"-DOCSTART- on line {docstart} inside the sentence (no blank line "
+                                              f"before it)", "docstart_inside_sentence", tally)
+            out.append((f"line {start}", None))
+            continue
+        rec = sentence(start, lines, src, tag_column, fixed, width, policy, tally)
+        if docstart is not None and rec is not None:
+            tally.repaired["docstart_inside_sentence"] += 1
+        out.append((f"line {start}", rec))
     return out
 
 
