@@ -15,12 +15,17 @@ class DataError(UserError, ValueError):
     """A data file or record is malformed; the message names file, record and field."""
 
     def __init__(self, source: str, record: str | None, field_: str | None, message: str):
+        self.source, self.record, self.field, self.detail = str(source), record, field_, message
         where = str(source)
         if record is not None:
             where += f": record {record}"
         if field_ is not None:
             where += f": field '{field_}'"
         super().__init__(f"{where}: {message}")
+
+    def from_file(self, path: str) -> DataError:
+        """The same error naming the file it came from, for code that only knew the split."""
+        return DataError(path, self.record, self.field, self.detail)
 
 
 class ParamsError(UserError, ValueError):

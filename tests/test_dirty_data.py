@@ -202,6 +202,24 @@ def test_multiple_choice_empty_questions_follow_the_policy_and_are_counted(tmp_p
         load_records(tmp_path / "eval.jsonl", "error", None)
 
 
+def test_the_tokenize_stage_names_the_prepared_file_of_a_question_too_long(tmp_path, tiny_model_dir):
+    from conftest import model_config, record, run_params
+    from ftpipe.verbs.tokenize import tokenize
+
+    params = run_params("qa")
+    params.task = params.task.model_copy(update={"model": model_config(tiny_model_dir)})
+    prepared = tmp_path / "prepared"
+    prepared.mkdir()
+    (prepared / "meta.json").write_text(json.dumps({"version_2": False}))
+    rows = [{"title": "Nile", "context": CONTEXT, **record(qid)} for qid in ("ok", "long")]
+    rows[1]["question"] = "why " * 400
+    (prepared / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(DataError, match=rf"^{re.escape(str(prepared / 'train.jsonl'))}: record long: "
+                                        r"field 'question': question is 400 tokens"):
+        tokenize(params, prepared, tmp_path / "features", tmp_path / "features.json")
+    assert not (tmp_path / "features").exists()
+
+
 def test_a_multiple_choice_question_too_long_for_max_length_names_the_record(tokenizer):
     from ftpipe.tasks.mc import TASK as MC
 

@@ -62,6 +62,8 @@ class Task:
     # ------------------------------------------------------------ tokenize
     def featurize(self, records: list[dict], tokenizer: Any, cfg: Section, split: str,
                   meta: dict) -> tuple[dict[str, list], dict]:
+        """A ``DataError`` about a record names ``f"{split} split"`` as its source; the
+        tokenize verb replaces that by the prepared file's path."""
         raise NotImplementedError
 
     # ------------------------------------------------------------ model

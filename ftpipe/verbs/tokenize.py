@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import RunParams
+from ..errors import DataError
 from ..io import atomic_dir, read_json, read_jsonl, write_json
 from ..models import check_max_length, load_tokenizer
 from . import present_splits, task_of
@@ -20,8 +21,12 @@ def tokenize(params: RunParams, prepared: str | Path, out: str | Path, report_pa
     info = {}
     with atomic_dir(out) as tmp:
         for split in present_splits(task, prepared):
-            records = read_jsonl(Path(prepared) / f"{split}.jsonl")
-            cols, info[split] = task.featurize(records, tokenizer, params.task.tokenize, split, meta)
+            path = Path(prepared) / f"{split}.jsonl"
+            records = read_jsonl(path)
+            try:
+                cols, info[split] = task.featurize(records, tokenizer, params.task.tokenize, split, meta)
+            except DataError as e:  # featurize names the split's record; the file is known here
+                raise (e.from_file(str(path)) if e.source == f"{split} split" else e) from None
             datasets.Dataset.from_dict(cols).save_to_disk(str(tmp / split))
             print(f"[tokenize] {params.section} {split}: {info[split]}")
     write_json(report_path, info)
