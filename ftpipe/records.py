@@ -109,6 +109,13 @@ def text_field(rec: dict, name: str, src: str, rid: str) -> str:
     return check_text(value, src, rid, name)
 
 
+def question_field(rec: dict, src: str, rid: str, policy: Policy, tally: Tally) -> str | None:
+    """A record's ``question`` (as :func:`text_field`); one with nothing visible in it follows
+    ``bad_records`` (``empty_question``) and gives None."""
+    question = text_field(rec, "question", src, rid)
+    return question if visible(question) else policy.bad(rid, "question", "empty", "empty_question", tally)
+
+
 def record_id(rec: dict, src: str, rid: str) -> str:
     """A record's ``id``: a non-empty string (an integer is read as one)."""
     qid = rec.get("id")

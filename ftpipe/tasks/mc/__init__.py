@@ -23,8 +23,8 @@ from ...batching import MODEL_INPUTS
 from ...config import DataConfig, PooledModelConfig, Section
 from ...errors import DataError
 from ...io import read_json, write_json
-from ...records import (LoadReport, Policy, check_overlap, check_text, collect, data_file, jsonl_rows, record_id,
-                         split_records, text_field, visible)
+from ...records import (LoadReport, Policy, check_overlap, check_text, collect, data_file, jsonl_rows, question_field,
+                         record_id, split_records, text_field)
 from ...vocab import check_question_lengths, check_vocabulary
 from ..base import Task
 from .candidates import check_candidates, derive_candidates
@@ -67,9 +67,9 @@ def _record(rid: str, rec: dict, src: str, policy: Policy, report: LoadReport) -
     """A record multiple choice can use: an id, a question, and the gold paragraph
     (``context``) or its own ``candidates`` (their label: :func:`check_candidates`)."""
     qid = record_id(rec, src, rid)
-    question = text_field(rec, "question", src, rid)
-    if not visible(question):
-        return policy.bad(rid, "question", "empty", "empty_question", report.records)
+    question = question_field(rec, src, rid, policy, report.records)
+    if question is None:
+        return None
     cands = rec.get("candidates")
     if not cands or rec.get("context") is not None:  # no candidates: derived from the gold paragraph
         text_field(rec, "context", src, rid)

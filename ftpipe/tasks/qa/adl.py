@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ...errors import DataError
 from ...io import read_json
-from ...records import LoadReport, Policy, check_text, collect, record_id, text_field, visible
+from ...records import LoadReport, Policy, check_text, collect, question_field, record_id
 from .squad import count_answers, validate_record
 
 
@@ -95,7 +95,7 @@ def _adl_rows(data: list, context: list[str], src: str, mode: str, report: LoadR
 
 def _unlabelled(rid: str, rec: dict, src: str, policy: Policy, report: LoadReport,
                 candidates: list[str]) -> dict | None:
-    qid, question = record_id(rec, src, rid), text_field(rec, "question", src, rid)
-    if not visible(question):
-        return policy.bad(rid, "question", "empty", "empty_question", report.records)
+    qid, question = record_id(rec, src, rid), question_field(rec, src, rid, policy, report.records)
+    if question is None:
+        return None
     return {"id": qid, "title": "", "question": question, "candidates": candidates, "label": None}

@@ -24,8 +24,8 @@ from typing import Any, Iterable
 
 from ...errors import DataError
 from ...io import read_json
-from ...records import (LoadReport, Policy, Tally, check_text, collect, jsonl_rows, leading_invisible, record_id,
-                        text_field, visible)
+from ...records import (LoadReport, Policy, Tally, check_text, collect, jsonl_rows, leading_invisible, question_field,
+                        record_id, text_field, visible)
 
 
 def _iter_squad_json(path: Path, data: Any) -> Iterable[tuple[str, dict]]:
@@ -124,13 +124,12 @@ def validate_record(rid: str, rec: dict, src: str, version_2: bool, policy: Poli
                     report: LoadReport) -> dict | None:
     """A canonical record, or None when the question is dropped (counted in ``report``)."""
     context = text_field(rec, "context", src, rid)
-    question = text_field(rec, "question", src, rid)
     qid = record_id(rec, src, rid)
     questions, answers = report.records, report.part("answers")
     if not visible(context):
         return policy.bad(rid, "context", "empty", "empty_context", questions)
-    if not visible(question):
-        return policy.bad(rid, "question", "empty", "empty_question", questions)
+    if (question := question_field(rec, src, rid, policy, questions)) is None:
+        return None
     texts, starts = _answers_of(rec, src, rid)
     _check_unanswerable(rec, texts, version_2, src, rid)
     answers.read += len(texts)
