@@ -66,10 +66,19 @@ class Evaluation:
 
 def make_accelerator(cfg: TrainConfig) -> Any:
     """The run's ``Accelerator``: its precision, gradient accumulation, and the processes
-    ``accelerate launch`` started (created once, before anything asks which is the main one)."""
-    from accelerate import Accelerator
+    ``accelerate launch`` started (created once, before anything asks which is the main one).
+    With several processes the main one resolves ``precision`` and tells the others: on a
+    CPU ``auto`` is a measurement, and processes measuring side by side could disagree."""
+    from accelerate import Accelerator, PartialState
+    from accelerate.utils import broadcast_object_list, parse_flag_from_env
 
-    return Accelerator(mixed_precision=resolve_precision(cfg.precision), gradient_accumulation_steps=cfg.grad_accum)
+    # Starts the process group under accelerate launch / torchrun, as the Accelerator would
+    # (it reads ACCELERATE_USE_CPU itself; the PartialState it then shares does not).
+    state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
+    choice = [resolve_precision(cfg.precision) if state.is_main_process else None]
+    if state.num_processes > 1:
+        broadcast_object_list(choice)
+    return Accelerator(mixed_precision=choice[0], gradient_accumulation_steps=cfg.grad_accum)
 
 
 class Trainer:

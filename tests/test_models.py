@@ -81,14 +81,15 @@ def test_unknown_architecture_needs_explicit_lora_targets(tiny_model_dir):
         apply_method(m, train_config(method="lora"))
 
 
-def _features(tokenizer):
+def _features(tokenizer, copies: int = 1):
     import datasets
 
     from ftpipe.tasks.qa.windows import tokenize_eval
 
     ctx = "Ada Lovelace wrote the first published algorithm for Babbage's Analytical Engine in 1843."
-    cols = {"id": ["a"], "question": ["When did she write it?"], "context": [ctx],
-            "answers": [{"text": ["1843"], "answer_start": [ctx.index("1843")]}]}
+    ctxs = [ctx + " She was born in London." * i for i in range(copies)]  # rows of different lengths
+    cols = {"id": [f"a{i}" for i in range(copies)], "question": ["When did she write it?"] * copies,
+            "context": ctxs, "answers": [{"text": ["1843"], "answer_start": [ctx.index("1843")]}] * copies}
     return datasets.Dataset.from_dict(tokenize_eval(cols, tokenizer, 64, 16))
 
 

@@ -176,3 +176,59 @@ def test_two_processes_train_each_batch_once_and_write_once(project):
     assert [int(row.split("\t")[0]) for row in loss[1:]] == list(range(1, steps + 1))  # logged once a step
     assert (project / "models/ddp/best/model.safetensors").is_file() and (project / "models/ddp/final").is_dir()
     assert not (project / "checkpoints/ddp").exists()
+
+
+def _two_process_worker(rank: int, world: int, port: int, model_dir: str, out: str) -> None:
+    """One process of a two-process group: its accelerator's precision, and its share of an
+    evaluation's forward batches."""
+    import pickle
+
+    import torch
+
+    os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port), ACCELERATE_USE_CPU="true")
+    torch.set_num_threads(1)
+    import ftpipe.training as training
+    from conftest import train_config
+    from test_models import _features, window_logits
+    from test_training import tiny_qa_model
+    from transformers import AutoTokenizer
+
+    training.resolve_precision = lambda p: "bf16" if rank == 0 else "no"  # two processes that would disagree
+    accelerator = training.make_accelerator(train_config(precision="auto"))
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model, batches = tiny_qa_model(model_dir), []
+    model.register_forward_hook(lambda m, args, kwargs, output: batches.append(len(kwargs["input_ids"])),
+                                with_kwargs=True)
+    logits = window_logits(model, _features(tokenizer, copies=12), tokenizer.pad_token_id)
+    Path(out, f"{rank}.pkl").write_bytes(pickle.dumps({"precision": accelerator.mixed_precision, "batches": batches,
+                                                       "logits": logits}))
+
+
+def test_processes_agree_on_precision_and_share_the_evaluation(tiny_model_dir, tokenizer, tmp_path):
+    """Under accelerate launch the main process resolves `precision: auto` for all (each
+    measured its own before), and the training loop's evaluation forwards each batch in one
+    process, every process then holding every row (each forwarded the whole set before)."""
+    import pickle
+    import socket
+
+    import numpy as np
+    import torch.multiprocessing as mp
+
+    from test_models import _features, window_logits
+    from test_training import tiny_qa_model
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_two_process_worker, args=(2, port, str(tiny_model_dir), str(tmp_path)), nprocs=2)
+    got = [pickle.loads((tmp_path / f"{r}.pkl").read_bytes()) for r in (0, 1)]
+    assert [g["precision"] for g in got] == ["bf16", "bf16"]
+    feats = _features(tokenizer, copies=12)
+    assert len(feats) > 8 and sorted(got[0]["batches"] + got[1]["batches"]) == sorted(
+        min(8, len(feats) - b) for b in range(0, len(feats), 8))  # batch size 8: each batch once
+    assert got[0]["batches"] and got[1]["batches"]
+    alone = window_logits(tiny_qa_model(tiny_model_dir), feats, tokenizer.pad_token_id)
+    for g in got:
+        for mine, one in zip(g["logits"], alone):
+            assert len(mine) == len(one) and all(np.array_equal(a, b) for a, b in zip(mine, one))
