@@ -187,8 +187,9 @@ def make_project(root: Path, tiny_model_dir: Path, edit=None) -> Path:
 
 @pytest.fixture(scope="session")
 def repro_project(tmp_path_factory, tiny_model_dir):
-    """The tiny pipeline after one `dvc repro`, every stage recording the params keys it read."""
+    """The tiny pipeline after one `dvc repro`, every stage recording the params keys it read
+    (and writing Python's bytecode caches into the code it imports, as by default)."""
     root = make_project(tmp_path_factory.mktemp("project"), tiny_model_dir)
     audit = root.parent / "params-audit"
-    out = sh("dvc repro", root, FTPIPE_PARAMS_AUDIT=str(audit)).stdout
+    out = sh("dvc repro", root, FTPIPE_PARAMS_AUDIT=str(audit), PYTHONDONTWRITEBYTECODE="").stdout
     return root, out, audit

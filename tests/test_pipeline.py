@@ -70,6 +70,19 @@ def test_repro_runs_every_stage_and_writes_every_output(repro_project):
     assert ran(sh("dvc repro", project).stdout) == set()  # nothing changed: nothing reruns
 
 
+def test_python_bytecode_caches_are_not_code_dependencies(repro_project):
+    """A .pyc records its source's modification time: touching a task module (a checkout,
+    an edit undone) and importing it rewrote ftpipe/tasks/*/__pycache__, which DVC counted
+    as a changed dependency of every stage of the task (.dvcignore leaves them out now)."""
+    project, _, _ = repro_project
+    source = project / "ftpipe/tasks/glue/__init__.py"
+    time.sleep(1.1)
+    source.write_text(source.read_text())  # the same text, a new modification time
+    sh("python -c 'import ftpipe.tasks.glue'", project, PYTHONDONTWRITEBYTECODE="")
+    assert any((project / "ftpipe/tasks/glue/__pycache__").glob("__init__*.pyc"))
+    assert "changed" not in sh("dvc status", project).stdout
+
+
 def test_a_bad_param_fails_before_dvc_removes_outputs(repro_project):
     """The validate stage runs first: a bad -S value leaves the last good run's models and
     metrics in place, and once params are good again nothing reruns."""
