@@ -99,11 +99,13 @@ def test_hub_rows_read_the_hub_fields_and_test_labels_of_minus_one_are_unlabelle
     row, expected = HUB[task]
     unlabelled = {**row, "label": -1}
     monkeypatch.setattr(glue, "is_hub_dir", lambda d: True)
-    monkeypatch.setattr(glue, "load_split", lambda d, split, config: [row, row] if split != "test" else [unlabelled])
+    monkeypatch.setattr(glue, "load_split", lambda d, split, config: [row, {**row, "idx": 1}] if split != "test"
+                        else [{**unlabelled, "idx": 7}])
     splits, report, _ = GLUE.prepare(data_cfg(tmp_path, task, test="test"))
     first = splits["train"][0]
     assert (first["text_a"], first["text_b"], first["label"]) == expected
     assert splits["test"][0]["label"] is None and report["splits"]["test"]["unlabelled"] == 1
+    assert splits["test"][0]["index"] == "7"  # the hub's idx: the submission's index
     # the hub's test split named as the eval split: its -1s are bad labels, not an unlabelled eval
     with pytest.raises(DataError, match=r"\[test\]: record row 0: field 'label': no label"):
         GLUE.prepare(data_cfg(tmp_path, task, eval="test"))
@@ -156,14 +158,16 @@ def test_a_file_of_another_task_is_named(tmp_path):
 
 
 def test_mnli_matched_and_mismatched_are_scored_apart(tmp_path):
+    """Both MNLI files number their rows from 0: the ids were the same in both sets, so a
+    prediction of one set overwrote the other's."""
     for name in ("train.tsv", "dev_matched.tsv", "dev_mismatched.tsv"):
         (tmp_path / name).write_text(FILES["mnli"][0])
     splits, _, _ = GLUE.prepare(data_cfg(tmp_path, "mnli", eval="dev_matched.tsv",
                                          eval_mismatched="dev_mismatched.tsv"))
     evals = splits["eval"]
     assert [r["subset"] for r in evals] == ["matched", "matched", "mismatched", "mismatched"]
-    preds = {"task": "mnli", "ids": [r["id"] + r["subset"] for r in evals], "predictions": [0, 2, 0, 0]}
-    evals = [{**r, "id": r["id"] + r["subset"]} for r in evals]
+    assert [r["index"] for r in evals] == ["0", "1", "0", "1"] and len({r["id"] for r in evals}) == 4
+    preds = {"task": "mnli", "ids": [r["id"] for r in evals], "predictions": [0, 2, 0, 0]}
     m = GLUE.score(preds, evals)
     assert m["accuracy"] == 1.0 and m["accuracy_mismatched"] == 0.5 and m["total"] == 4
 
@@ -205,19 +209,36 @@ def test_an_empty_regression_split_scores_no_correlation_and_does_not_crash():
 
 
 def test_submission_format():
-    assert submission_tsv(LAYOUTS["cola"], [1, 0]) == "index\tprediction\n0\t1\n1\t0\n"
-    assert submission_tsv(LAYOUTS["rte"], [1, 0]) == "index\tprediction\n0\tnot_entailment\n1\tentailment\n"
-    assert submission_tsv(LAYOUTS["stsb"], [5.7, -0.2, 3.14159]) == \
+    assert submission_tsv(LAYOUTS["cola"], [1, 0], [None, None]) == "index\tprediction\n0\t1\n1\t0\n"
+    assert submission_tsv(LAYOUTS["rte"], [1, 0], ["0", "1"]) == \
+        "index\tprediction\n0\tnot_entailment\n1\tentailment\n"
+    assert submission_tsv(LAYOUTS["stsb"], [5.7, -0.2, 3.14159], ["0", "1", "2"]) == \
         "index\tprediction\n0\t5.000\n1\t0.000\n2\t3.142\n"
 
 
 def test_write_predictions_names_the_files_as_glue_does(tmp_path):
-    records = [{"id": "0", "subset": "matched"}, {"id": "1", "subset": "mismatched"}]
-    GLUE.write_predictions(tmp_path, {"task": "mnli", "ids": ["0", "1"], "predictions": [2, 1]}, records, "test",
-                           {"glue_task": "mnli"})
+    records = [{"id": "0", "index": "0", "subset": "matched"}, {"id": "mismatched-0", "index": "0",
+                                                                "subset": "mismatched"}]
+    GLUE.write_predictions(tmp_path, {"task": "mnli", "ids": ["0", "mismatched-0"], "predictions": [2, 1]}, records,
+                           "test", {"glue_task": "mnli"})
     assert (tmp_path / "MNLI-m.tsv").read_text() == "index\tprediction\n0\tcontradiction\n"
     assert (tmp_path / "MNLI-mm.tsv").read_text() == "index\tprediction\n0\tneutral\n"
     assert GLUE.read_predictions(tmp_path, "test")["predictions"] == [2, 1]
+    matched_only = tmp_path / "matched_only"  # no mismatched set given: still MNLI-m.tsv, as the server wants
+    matched_only.mkdir()
+    GLUE.write_predictions(matched_only, {"task": "mnli", "ids": ["0"], "predictions": [0]}, [{"id": "0", "index": "0"}],
+                           "test", {"glue_task": "mnli"})
+    assert [p.name for p in matched_only.glob("*.tsv")] == ["MNLI-m.tsv"]
+
+
+def test_a_test_row_dropped_leaves_a_gap_in_the_submission_not_a_shift(tmp_path):
+    (tmp_path / "train.tsv").write_text(FILES["cola"][0])
+    (tmp_path / "test.tsv").write_text("index\tsentence\n0\tOne.\n1\t \n2\tThree.\n")
+    splits, report, meta = GLUE.prepare(data_cfg(tmp_path, "cola", eval=None, test="test.tsv", bad_records="skip"))
+    assert [r["index"] for r in splits["test"]] == ["0", "2"] and report["files"]["test"]["rows"]["dropped"] == 1
+    GLUE.write_predictions(tmp_path, {"task": "cola", "ids": ["0", "2"], "predictions": [1, 0]}, splits["test"],
+                           "test", meta)
+    assert (tmp_path / "CoLA.tsv").read_text() == "index\tprediction\n0\t1\n2\t0\n"
 
 
 def test_pair_swap_doubles_only_training_pairs(tokenizer):

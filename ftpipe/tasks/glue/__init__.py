@@ -66,6 +66,13 @@ def load_glue(directory: str, name: str, layout: Layout, d: GlueDataConfig, labe
     return collect(records, src, report, max_examples), report
 
 
+def with_subsets(matched: list[dict], mismatched: list[dict]) -> list[dict]:
+    """MNLI's two sets as one split: each row marked with its set, the mismatched ids made
+    unique (both files number their rows from 0; the submission names ``index``)."""
+    return ([{**r, "subset": "matched"} for r in matched]
+            + [{**r, "subset": "mismatched", "id": f"mismatched-{r['id']}"} for r in mismatched])
+
+
 def hub_rows(split: Any, layout: Layout, labelled: bool, policy: Policy, tally) -> list[tuple[str, dict]]:
     """nyu-mll/glue rows -> (record name, TSV column -> cell), as the files would read; a row
     without a label (-1: the hub's test splits) in a split read as labelled is bad."""
@@ -78,7 +85,7 @@ def hub_rows(split: Any, layout: Layout, labelled: bool, policy: Policy, tally) 
             policy.bad(f"row {i}", label, "no label (-1, as in the hub's test splits)", "bad_label", tally)
             continue
         out.append((f"row {i}", {layout.text_a: r[a], **({layout.text_b: r[b]} if b else {}),
-                                 layout.label: value, "idx": r.get("idx", i)}))
+                                 layout.label: value, layout.id_column or "idx": r.get("idx", i)}))
     return out
 
 
@@ -130,15 +137,14 @@ class GlueTask(Task):
             train, evals = split_records(train, d.eval_size, d.split_seed, unit="rows")
         if d.eval_mismatched:
             more, files["eval_mismatched"] = load_glue(d.dir, d.eval_mismatched, layout, d, True)
-            evals = [{**r, "subset": "matched"} for r in evals] + [{**r, "subset": "mismatched"} for r in more]
+            evals = with_subsets(evals, more)
         overlap = check_overlap(train, evals, overlap_keys, files.get("eval", rep).source, d.allow_overlap)
         splits = {"train": train, "eval": evals}
         if d.test:
             splits["test"], files["test"] = load_glue(d.dir, d.test, layout, d, False)
             if d.test_mismatched:
                 more, files["test_mismatched"] = load_glue(d.dir, d.test_mismatched, layout, d, False)
-                splits["test"] = ([{**r, "subset": "matched"} for r in splits["test"]]
-                                  + [{**r, "subset": "mismatched"} for r in more])
+                splits["test"] = with_subsets(splits["test"], more)
         report = {"files": {s: r.as_dict() for s, r in files.items()},
                   "splits": {s: split_counts(layout, r) for s, r in splits.items()},
                   "eval_overlapping_train": overlap}
@@ -196,11 +202,13 @@ class GlueTask(Task):
         layout = LAYOUTS[meta["glue_task"]]
         write_json(out_dir / "predictions.json", {"task": predictions["task"], "predictions": dict(
             zip(predictions["ids"], predictions["predictions"]))})
-        subsets = [r.get("subset") for r in records]
-        for subset in dict.fromkeys(subsets):
-            name = layout.name + {None: "", "matched": "-m", "mismatched": "-mm"}[subset]
-            preds = [p for p, s in zip(predictions["predictions"], subsets) if s == subset]
-            write_text(out_dir / f"{name}.tsv", submission_tsv(layout, preds))
+        by_id = dict(zip(predictions["ids"], predictions["predictions"]))
+        for subset in dict.fromkeys(r.get("subset") for r in records):
+            mnli = layout.name == "MNLI"  # MNLI-m.tsv / MNLI-mm.tsv, a mismatched set given or not
+            name = layout.name + {None: "-m" if mnli else "", "matched": "-m", "mismatched": "-mm"}[subset]
+            rows = [r for r in records if r.get("subset") == subset]
+            write_text(out_dir / f"{name}.tsv", submission_tsv(layout, [by_id[r["id"]] for r in rows],
+                                                               [r.get("index") for r in rows]))
 
     def read_predictions(self, pred_dir: Path, split: str) -> dict:
         path = Path(pred_dir) / "predictions.json"
@@ -213,14 +221,16 @@ class GlueTask(Task):
         return {"task": data["task"], "ids": list(data["predictions"]), "predictions": list(data["predictions"].values())}
 
 
-def submission_tsv(layout: Layout, predictions: list) -> str:
+def submission_tsv(layout: Layout, predictions: list, indexes: list[str | None]) -> str:
     """The GLUE server's format: ``index<TAB>prediction``, class names for the NLI tasks,
-    0/1 for the binary ones, the score for STS-B."""
+    0/1 for the binary ones, the score for STS-B; each row under its file's GLUE index (a
+    dropped row leaves a gap, not a shift), or its position where the file has none."""
     if layout.labels is None:
         cells = [f"{min(max(p, 0.0), 5.0):.3f}" for p in predictions]
     else:
         cells = [layout.labels[p] for p in predictions]
-    return "index\tprediction\n" + "".join(f"{i}\t{c}\n" for i, c in enumerate(cells))
+    return "index\tprediction\n" + "".join(f"{i if x is None else x}\t{c}\n"
+                                            for i, (x, c) in enumerate(zip(indexes, cells)))
 
 
 TASK = GlueTask()

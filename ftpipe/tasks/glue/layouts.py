@@ -4,8 +4,11 @@ Each task's TSV files are read by column name where the file has a header (CoLA'
 and dev have none: four columns by position). Fields are split on tabs only: sentences
 keep their quotes (GLUE's quoting is not CSV quoting). A record becomes::
 
-    {"id": str, "text_a": str, "text_b": str | None, "label": int | float | None}
+    {"id": str, "index": str | None, "text_a": str, "text_b": str | None, "label": int | float | None}
 
+``index`` is the row's GLUE index (the file's ``index`` / ``id`` column; the hub's
+``idx``), which the submission file names; ``id`` is the index too, or ``line <n>`` in a
+file without one, and the task makes it unique across MNLI's matched and mismatched sets.
 ``label`` is the class index (the position in ``labels``), the score for STS-B
 (regression), or None for an unlabelled test row.
 """
@@ -27,7 +30,7 @@ class Layout:
     label: str  # column of the label
     labels: tuple[str, ...] | None  # class names in the order of the model's outputs; None: regression
     metric: str  # the metric that picks the best epoch
-    id_column: str | None = "index"
+    id_column: str | None = "index"  # the GLUE index (every test file; some train and dev files lack it)
     header: bool = True  # False: CoLA's train/dev (4 columns: source, label, mark, sentence)
     symmetric: bool = False  # the pair's order carries no meaning (ELECTRA's double_unordered)
     hub: tuple[str, str | None, str] = ("sentence", None, "label")  # nyu-mll/glue fields
@@ -35,8 +38,8 @@ class Layout:
 
 LAYOUTS = {
     "cola": Layout("CoLA", "sentence", None, "label", ("0", "1"), "mcc", header=False),
-    "sst2": Layout("SST-2", "sentence", None, "label", ("0", "1"), "accuracy", id_column=None),
-    "mrpc": Layout("MRPC", "#1 String", "#2 String", "Quality", ("0", "1"), "f1", id_column=None, symmetric=True,
+    "sst2": Layout("SST-2", "sentence", None, "label", ("0", "1"), "accuracy"),
+    "mrpc": Layout("MRPC", "#1 String", "#2 String", "Quality", ("0", "1"), "f1", symmetric=True,
                    hub=("sentence1", "sentence2", "label")),
     "qqp": Layout("QQP", "question1", "question2", "is_duplicate", ("0", "1"), "f1", id_column="id",
                   hub=("question1", "question2", "label")),
@@ -85,8 +88,9 @@ def to_record(layout: Layout, row: dict, rid: str, src: str, labelled: bool, pol
             label = parse_label(layout, row.get(layout.label, ""))
         except ValueError as e:
             return policy.bad(rid, layout.label, str(e), "bad_label", tally)
-    rec_id = row.get(layout.id_column) if layout.id_column else None
-    return {"id": rec_id if rec_id not in (None, "") else rid, "text_a": text_a, "text_b": text_b, "label": label}
+    index = row.get(layout.id_column) if layout.id_column else None
+    index = None if index in (None, "") else str(index)
+    return {"id": index or rid, "index": index, "text_a": text_a, "text_b": text_b, "label": label}
 
 
 def has_header(layout: Layout, labelled: bool) -> bool:
