@@ -197,10 +197,11 @@ def rows(exp: dict, lock: dict | None = None) -> list[dict]:
     return out
 
 
-def own_rows(table: list[dict]) -> tuple[list[dict], list[str]]:
+def own_rows(table: list[dict], only: Iterable[str] = ()) -> tuple[list[dict], list[str]]:
     """The rows of runs made under their experiment's params, each run once (the first row
     of a run is kept: the experiment that made it, as :func:`experiments` lists the oldest
-    first), and notes on the rows left out. Pops ``stale`` and ``run`` off every row."""
+    first), and notes on the rows left out; of the experiments named in ``only`` where
+    given (judged against all). Pops ``stale`` and ``run`` off every row."""
     kept, stale, repeats, seen = [], [], [], set()
     for r in table:
         is_stale, run = r.pop("stale", False), r.pop("run", None)
@@ -212,6 +213,8 @@ def own_rows(table: list[dict]) -> tuple[list[dict], list[str]]:
         else:
             kept.append(r)
             seen.add(key)
+    if only := set(only):
+        kept, stale, repeats = ([r for r in rs if r["experiment"] in only] for rs in (kept, stale, repeats))
     notes = []
     for what, left in (("repeat a run shown above (the experiment did not rerun the task)", repeats),
                        ("are not the experiment's own: its params for the task, or an output upstream, "
@@ -390,12 +393,18 @@ def scatter(points: list[dict], section: str, path: Path) -> None:
     save_figure(fig, path)
 
 
-def write_report(exps: list[dict], read: Callable[[str, str], str | None], out_dir: str | Path) -> list[Path]:
+def write_report(exps: list[dict], read: Callable[[str, str], str | None], out_dir: str | Path,
+                 only: Iterable[str] = ()) -> list[Path]:
+    """The comparison of ``exps``, or of the experiments named in ``only``: their rows are
+    still judged against every experiment, so a run one of them carried from an experiment
+    left out (its baseline) is not shown as its own."""
     from .plots import line_plot
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    table, notes = own_rows([r for e in exps for r in rows(e, lock_of(read, e["rev"]))])
+    table, notes = own_rows([r for e in exps for r in rows(e, lock_of(read, e["rev"]))], only)
+    if only:
+        exps = [e for e in exps if e["name"] in set(only)]
     keys = {e["name"]: fingerprint(e["params"]) for e in exps}
     for r in table:
         r["setting"] = keys[r["experiment"]]
@@ -427,11 +436,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", default="reports")
     args = ap.parse_args(argv)
     exps = experiments(exp_show())
-    if args.names:
-        exps = [e for e in exps if e["name"] in args.names]
     if not exps:
         raise SystemExit("error: no experiments with metrics found (run `dvc exp run` first)")
-    for path in write_report(exps, git_reader(), args.out):
+    if unknown := [n for n in args.names if n not in {e["name"] for e in exps}]:
+        raise SystemExit(f"error: no experiment named {', '.join(unknown)} (`dvc exp show` lists them)")
+    for path in write_report(exps, git_reader(), args.out, args.names):
         print(f"[report] {path}")
 
 

@@ -3,6 +3,8 @@ it (captured from the grid test's project: the baseline and two queued LoRA expe
 
 import json
 
+import pytest
+
 from conftest import FIXTURES
 from ftpipe.report import _inner_hash, cache_listing, cache_objects, experiments, freshness, markdown, rows, write_report
 
@@ -72,13 +74,13 @@ def _lock(exp: dict, mc_train: dict, mc_model: str = "mc-1", features: str = "fe
     return {"schema": "2.0", "stages": stages}
 
 
-def _report(exps: list[dict], locks: dict, tmp_path) -> str:
+def _report(exps: list[dict], locks: dict, tmp_path, only=()) -> str:
     import yaml
 
     def read(rev, path):
         return yaml.safe_dump(locks[rev]) if path == "dvc.lock" and rev in locks else None
 
-    write_report(exps, read, tmp_path)
+    write_report(exps, read, tmp_path, only)
     return (tmp_path / "comparison.md").read_text()
 
 
@@ -108,6 +110,10 @@ def test_a_run_is_shown_once_and_scored_by_the_experiments_own_stages(tmp_path):
     text = _report([base, lora], locks, tmp_path)
     assert f"| {base['name']} | mc |" in text and f"| {lora['name']} | mc |" not in text
     assert f"repeat a run shown above (the experiment did not rerun the task): {lora['name']} mc." in text
+    # the carried run stays left out when the report names only the experiment that carried it
+    text = _report([base, lora], locks, tmp_path, only=[lora["name"]])
+    assert f"| {lora['name']} | qa |" in text and f"| {lora['name']} | mc |" not in text
+    assert f"| {base['name']} |" not in text and f"{lora['name']} mc." in text
     # two experiments with one run (the later one carried it from the earlier, in the
     # workspace): credited to the one that made it, the older
     older, newer = exps[1], exps[2]
@@ -172,3 +178,12 @@ def test_directory_listings_are_read_from_the_cache_dvc_is_configured_with(tmp_p
         monkeypatch.chdir(tmp_path / project)
         assert cache_listing("abcdef.dir") == listing and cache_listing("abcdef") is None
         assert cache_listing("ab0000.dir") is None
+
+
+def test_an_unknown_experiment_name_is_an_error_naming_it(monkeypatch, tmp_path):
+    import ftpipe.report as report
+
+    monkeypatch.setattr(report, "exp_show", lambda: SHOW)
+    name = experiments(SHOW)[0]["name"]
+    with pytest.raises(SystemExit, match="error: no experiment named nonexist-exp "):
+        report.main([name, "nonexist-exp", "--out", str(tmp_path)])
