@@ -173,3 +173,35 @@ def test_split_by_article_keeps_contexts_apart():
     tr, ev = split_records(_rows(100), 0.2, seed=0, group="title")
     assert {r["title"] for r in tr}.isdisjoint({r["title"] for r in ev})
     assert len({r["title"] for r in ev}) == 1
+
+
+def test_a_squad_test_split_is_tokenized_and_predicted_answers_or_not(tmp_path, tiny_model_dir, tokenizer):
+    """The test split was prepared, then neither tokenized nor predicted (the task took train
+    and eval only: ADL test questions, without their paragraph, go through the chain), and a
+    test question without answers was an error."""
+    from conftest import model_config, run_params
+    from ftpipe.models import save_model
+    from ftpipe.verbs.predict import predict
+    from ftpipe.verbs.prepare import prepare
+    from ftpipe.verbs.tokenize import tokenize
+    from test_training import tiny_qa_model
+
+    qas = [record(f"q{i}", f"Where does river {i} end?") for i in range(6)]
+    write_json(tmp_path / "train.json", one_para(*qas))
+    test = [{"id": "t1", "question": "Where does it flow?"}, record("t2", "How long is it?", "about 6,650 kilometres")]
+    write_json(tmp_path / "test.json", one_para(*test))
+    params = run_params("qa")
+    data = params.task.data.model_copy(update={"dir": str(tmp_path), "train": "train.json", "test": "test.json",
+                                               "eval_size": 0.5})
+    params.task = params.task.model_copy(update={"data": data, "model": model_config(tiny_model_dir)})
+    report = prepare(params, tmp_path / "prepared", tmp_path / "data.json")
+    assert report["splits"]["test"] == {"questions": 2, "answers": 1, "answerable": 1, "unanswerable": 0,
+                                        "unlabelled": 1}
+    info = tokenize(params, tmp_path / "prepared", tmp_path / "features", tmp_path / "features.json")
+    assert info["test"]["examples"] == 2
+    save_model(tiny_qa_model(tiny_model_dir), tokenizer, tmp_path / "model" / "final")
+    predict(params, tmp_path / "model", tmp_path / "features", tmp_path / "prepared", tmp_path / "predictions")
+    answers = json.loads((tmp_path / "predictions/test/predictions.json").read_text())
+    assert set(answers) == {"t1", "t2"} and all(isinstance(a, str) for a in answers.values())
+    with pytest.raises(DataError, match="test.json: record t1.*field 'answers': missing"):
+        load_squad(tmp_path / "test.json")  # outside a test split an answer is still required

@@ -55,6 +55,10 @@ class Task:
         """-> ({split: records}, report, meta)."""
         raise NotImplementedError
 
+    def splits_of(self, meta: dict) -> tuple[str, ...]:
+        """The prepared splits this task tokenizes and predicts, given its prepared meta."""
+        return self.splits
+
     def main_metric(self, meta: dict, section: Any = None) -> str:
         """The metric that picks the best epoch (a task may choose by its data, as GLUE does)."""
         return self.metric

@@ -17,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import RunParams
+from ..io import read_json
 from ..tasks import get_task
 from ..tasks.base import Task
 
@@ -26,4 +27,6 @@ def task_of(params: RunParams) -> Task:
 
 
 def present_splits(task: Task, prepared: str | Path) -> list[str]:
-    return [s for s in task.splits if (Path(prepared) / f"{s}.jsonl").is_file()]
+    """The prepared splits the task tokenizes and predicts (:meth:`Task.splits_of`)."""
+    meta = read_json(Path(prepared) / "meta.json")
+    return [s for s in task.splits_of(meta) if (Path(prepared) / f"{s}.jsonl").is_file()]

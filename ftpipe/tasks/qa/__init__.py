@@ -50,22 +50,22 @@ class QAPredictConfig(Section):
     null_score_diff_threshold: Number  # v2: answer "" when null score - best span > this
 
 
-def load_qa(directory: str, name: str, d: QADataConfig, max_examples: int | None = None
+def load_qa(directory: str, name: str, d: QADataConfig, max_examples: int | None = None, test: bool = False
             ) -> tuple[list[dict], LoadReport]:
     """One split: ``name`` is a file in ``directory`` (SQuAD JSON/JSONL or an ADL split file),
-    or a hub split when ``directory`` holds hub.yaml."""
+    or a hub split when ``directory`` holds hub.yaml; ``test``: questions may be unanswered."""
     if is_hub_dir(directory):
         src = f"{directory} [{name}]"
         report = LoadReport(source=src, unit="questions")
         rows = ((str(rec.get("id", i)), rec) for i, rec in enumerate(load_split(directory, name)))
-        records = collect(iter_records(rows, src, d.version_2_with_negative, d.bad_records, report), src, report,
-                          max_examples)
+        records = collect(iter_records(rows, src, d.version_2_with_negative, d.bad_records, report, test), src,
+                          report, max_examples)
         count_answers(records, report)
         return records, report
     path = data_file(directory, name)
     if is_adl_dir(directory):
         return load_adl(directory, name, d.bad_records, max_examples)
-    return load_squad(path, d.version_2_with_negative, d.bad_records, max_examples)
+    return load_squad(path, d.version_2_with_negative, d.bad_records, max_examples, test)
 
 
 def split_counts(records: list[dict]) -> dict:
@@ -91,7 +91,6 @@ class QATask(Task):
     metric = "f1"
     label_keys = ("start_positions", "end_positions")
     token_outputs = ("start_logits", "end_logits")
-    splits = ("train", "eval")  # test questions (ADL) have no context: the chain answers them
 
     def prepare(self, d: QADataConfig) -> tuple[dict[str, list[dict]], dict, dict]:
         train, train_report = load_qa(d.dir, d.train, d, d.max_examples)
@@ -103,18 +102,28 @@ class QATask(Task):
             train, evals = split_records(train, d.eval_size, d.split_seed,
                                          "title" if d.split_by == "article" else None, "questions")
         splits = {"train": train, "eval": evals}
+        meta = {"version_2": d.version_2_with_negative}
         if d.test:
-            splits["test"], files["test"] = load_qa(d.dir, d.test, d)
+            splits["test"], files["test"] = load_qa(d.dir, d.test, d, test=True)
+            meta["test_in_context"] = all("context" in r for r in splits["test"])
         report = {"files": {s: r.as_dict() for s, r in files.items()},
                   "splits": {s: split_counts(r) for s, r in splits.items()}, "eval_overlapping_train": overlap}
-        return splits, report, {"version_2": d.version_2_with_negative}
+        return splits, report, meta
+
+    def splits_of(self, meta: dict) -> tuple[str, ...]:
+        """A test split's questions are answered here when they come with their paragraph
+        (SQuAD); ADL's test questions come with candidates only: the chain answers them."""
+        return self.splits if meta.get("test_in_context") else ("train", "eval")
 
     def featurize(self, records: list[dict], tokenizer: Any, cfg: QATokenizeConfig, split: str,
                   meta: dict) -> tuple[dict[str, list], dict]:
         source = f"{split} split"
         check_question_lengths(records, tokenizer, cfg.max_length, source, cfg.stride)
-        fn = tokenize_train if split == "train" else tokenize_eval
-        cols = fn(to_columns(records), tokenizer, cfg.max_length, cfg.stride, cfg.pad_to_max_length)
+        if split == "train":
+            cols = tokenize_train(to_columns(records), tokenizer, cfg.max_length, cfg.stride, cfg.pad_to_max_length)
+        else:  # no answers needed (a test split may have none)
+            cols = tokenize_eval(to_columns(records, ("id", "question", "context")), tokenizer, cfg.max_length,
+                                 cfg.stride, cfg.pad_to_max_length)
         lengths = cols["length"]
         stats = {"examples": len(records), "windows": len(lengths),
                  "windows_per_example": round(len(lengths) / len(records), 4),

@@ -121,8 +121,9 @@ def check_answer(i: int, text: Any, start: Any, context: str, rid: str, policy: 
 
 
 def validate_record(rid: str, rec: dict, src: str, version_2: bool, policy: Policy,
-                    report: LoadReport) -> dict | None:
-    """A canonical record, or None when the question is dropped (counted in ``report``)."""
+                    report: LoadReport, test: bool = False) -> dict | None:
+    """A canonical record, or None when the question is dropped (counted in ``report``). In
+    a test split (``test``) a question without ``answers`` is unlabelled (no ``answers`` key)."""
     context = text_field(rec, "context", src, rid)
     qid = record_id(rec, src, rid)
     questions, answers = report.records, report.part("answers")
@@ -130,6 +131,9 @@ def validate_record(rid: str, rec: dict, src: str, version_2: bool, policy: Poli
         return policy.bad(rid, "context", "empty", "empty_context", questions)
     if (question := question_field(rec, src, rid, policy, questions)) is None:
         return None
+    title = "" if rec.get("title") is None else text_field(rec, "title", src, rid)
+    if test and rec.get("answers") is None and "is_impossible" not in rec:
+        return {"id": qid, "title": title, "context": context, "question": question}
     texts, starts = _answers_of(rec, src, rid)
     _check_unanswerable(rec, texts, version_2, src, rid)
     answers.read += len(texts)
@@ -140,7 +144,7 @@ def validate_record(rid: str, rec: dict, src: str, version_2: bool, policy: Poli
         return None
     return {
         "id": qid,
-        "title": "" if rec.get("title") is None else text_field(rec, "title", src, rid),
+        "title": title,
         "context": context,
         "question": question,
         "answers": {"text": [t for t, _ in kept], "answer_start": [s for _, s in kept]},
@@ -148,11 +152,11 @@ def validate_record(rid: str, rec: dict, src: str, version_2: bool, policy: Poli
 
 
 def iter_records(rows: Iterable[tuple[str, dict]], src: str, version_2: bool, mode: str,
-                 report: LoadReport) -> Iterable[tuple[str, dict | None]]:
+                 report: LoadReport, test: bool = False) -> Iterable[tuple[str, dict | None]]:
     policy = Policy(mode, src)
     for rid, rec in rows:
         report.records.read += 1
-        yield rid, validate_record(rid, rec, src, version_2, policy, report)
+        yield rid, validate_record(rid, rec, src, version_2, policy, report, test)
 
 
 def count_answers(records: list[dict], report: LoadReport) -> None:
@@ -161,12 +165,13 @@ def count_answers(records: list[dict], report: LoadReport) -> None:
 
 
 def load_squad(path: str | Path, version_2: bool = False, mode: str = "error",
-               max_examples: int | None = None) -> tuple[list[dict], LoadReport]:
-    """Read, validate and normalise a SQuAD JSON or JSONL file into canonical records."""
+               max_examples: int | None = None, test: bool = False) -> tuple[list[dict], LoadReport]:
+    """Read, validate and normalise a SQuAD JSON or JSONL file into canonical records
+    (``test``: questions without answers allowed, unlabelled)."""
     path = Path(path)
     src = str(path)
     rows = jsonl_rows(path) if path.suffix == ".jsonl" else _iter_squad_json(path, read_json(path))
     report = LoadReport(source=src, unit="questions")
-    records = collect(iter_records(rows, src, version_2, mode, report), src, report, max_examples)
+    records = collect(iter_records(rows, src, version_2, mode, report, test), src, report, max_examples)
     count_answers(records, report)
     return records, report
