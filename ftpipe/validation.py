@@ -6,10 +6,30 @@ from __future__ import annotations
 from pathlib import Path
 
 from .config import load_params, read_yaml, validate_all
+from .errors import ParamsError
+from .hub import is_hub_dir
 from .io import write_text
 from .models import BUNDLED, check_max_length, resolve_model_path
 
 ENCODER_DIR = "models/encoder"
+DATA_FILES = ("train", "eval", "test", "eval_mismatched", "test_mismatched")  # data keys naming files
+STAGE_OUTPUTS = "data/prepared/"  # a data.dir there is another stage's output (the chained path)
+
+
+def check_data_paths(params_path: str | Path, section: str, data: dict) -> None:
+    """A local data directory and the files the section names in it exist: a typo in
+    ``-S qa.data.train=...`` fails here, before DVC removes the task's outputs."""
+    directory = data.get("dir")
+    if not isinstance(directory, str) or Path(directory).as_posix().startswith(STAGE_OUTPUTS):
+        return
+    if not Path(directory).is_dir():
+        raise ParamsError(f"{params_path}: {section}.data.dir: {directory}: not a directory")
+    if is_hub_dir(directory):
+        return  # split names, not files
+    for key in DATA_FILES:
+        name = data.get(key)
+        if isinstance(name, str) and not (Path(directory) / name).is_file():
+            raise ParamsError(f"{params_path}: {section}.data.{key}: {Path(directory) / name}: no such file")
 
 
 def model_dir_now(model_dir: str, encoder_name: str) -> str | None:
@@ -27,6 +47,7 @@ def validate(params_path: str | Path, out: str | Path) -> list[str]:
     data = read_yaml(params_path)
     encoder = load_params(params_path).encoder.name
     for section in sections:
+        check_data_paths(params_path, section, data[section]["data"])
         tokenize, model = data[section]["tokenize"], data[section]["model"]
         where = model_dir_now(model["dir"], encoder)
         if where is not None and isinstance(tokenize.get("max_length"), int):

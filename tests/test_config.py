@@ -194,3 +194,20 @@ def test_a_stage_validates_only_its_own_task_section(tmp_path):
     assert load_params(write(tmp_path, data), "qa").section == "qa"
     with pytest.raises(ParamsError, match="mc.data.candidates"):
         validate_all(write(tmp_path, data))
+
+
+def test_validate_finds_a_missing_data_directory_or_file_by_its_key(tmp_path, monkeypatch):
+    from ftpipe.validation import validate
+
+    monkeypatch.chdir(REPO)  # the data paths of params.yaml are relative to the repository
+    data = repo_params()
+    assert data["mc"]["data"]["dir"] == "data/prepared/qa"  # another stage's output: not there yet, not checked
+    for section, key, value, message in [
+        ("qa", "train", "squad_sampel.json", "qa.data.train: data/sample/qa/squad_sampel.json: no such file"),
+        ("cola", "dir", "data/sample/glue/Cola", "cola.data.dir: data/sample/glue/Cola: not a directory"),
+        ("chunking", "test", "tst.txt", "chunking.data.test: data/sample/conll2000/tst.txt: no such file")]:
+        bad = copy.deepcopy(data)
+        bad[section]["data"][key] = value
+        with pytest.raises(ParamsError, match=re.escape(message)):
+            validate(write(tmp_path, bad), tmp_path / "params.ok")
+    assert validate(write(tmp_path, data), tmp_path / "params.ok")

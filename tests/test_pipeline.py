@@ -91,12 +91,15 @@ def test_a_bad_param_fails_before_dvc_removes_outputs(repro_project):
     kept = ["models/qa/final/model.safetensors", "metrics/qa/train/metrics.json", "metrics/qa/eval.json",
             "metrics/mc/train/plots/metrics/train/loss.tsv", "plots/qa/loss.png"]
     before = {path: (project / path).read_bytes() for path in kept}
-    p = sh("dvc exp run -S qa.train.lr.full=-1", project, check=False)
-    assert p.returncode != 0 and "qa.train.lr.full: invalid value -1" in p.stdout + p.stderr
-    assert ran(p.stdout) == {"validate"}
-    assert {path: (project / path).read_bytes() for path in kept} == before
-    assert sh("git status --porcelain", project).stdout.split() == ["M", "params.yaml"]
-    sh("git checkout params.yaml", project)
+    for bad, message in [("qa.train.lr.full=-1", "qa.train.lr.full: invalid value -1"),
+                         ("qa.data.train=squad_sampel.json", "qa.data.train: data/sample/qa/squad_sampel.json: "
+                                                             "no such file")]:
+        p = sh(f"dvc exp run -S {bad}", project, check=False)
+        assert p.returncode != 0 and message in p.stdout + p.stderr
+        assert ran(p.stdout) == {"validate"}
+        assert {path: (project / path).read_bytes() for path in kept} == before
+        assert sh("git status --porcelain", project).stdout.split() == ["M", "params.yaml"]
+        sh("git checkout params.yaml", project)
     assert ran(sh("dvc repro", project).stdout) <= {"validate"}
     assert sh("git status --porcelain", project).stdout == ""
 
