@@ -30,6 +30,7 @@ import copy
 import difflib
 import json
 import os
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -296,13 +297,26 @@ def _did_you_mean(err: dict) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
-def _first(errors: list[dict]) -> dict:
-    """A typo gives 'unknown key' and 'missing'; the unknown key says more."""
+def _first(errors: list[dict], cls: type[BaseModel] | None = None) -> dict:
+    """A typo gives 'unknown key' and 'missing'; the unknown key says more. An added key
+    (``-S +qa.train.warmup_ratoi=0.2``) leaves nothing missing: the suggestion then comes
+    from the keys the section allows."""
     missing = [str(e["loc"][-1]) for e in errors if e["type"] == "missing"]
     unknown = [e for e in errors if e["type"] == "extra_forbidden"]
     if unknown:
-        return {**unknown[0], "_missing": missing}
+        return {**unknown[0], "_missing": missing or _keys_at(cls, unknown[0]["loc"][:-1])}
     return errors[0]
+
+
+def _keys_at(cls: type[BaseModel] | None, path: tuple) -> list[str]:
+    """The keys the section model at ``path`` inside ``cls`` allows ([] where unknown)."""
+    for part in path:
+        field = cls.model_fields.get(str(part)) if cls is not None else None
+        if field is None:
+            return []
+        cls = next((t for t in (field.annotation, *typing.get_args(field.annotation))
+                    if isinstance(t, type) and issubclass(t, BaseModel)), None)
+    return list(cls.model_fields) if cls is not None else []
 
 
 def build(cls: type[Section], data: Any, key: str, source: str = "params.yaml") -> Section:
@@ -313,7 +327,7 @@ def build(cls: type[Section], data: Any, key: str, source: str = "params.yaml") 
     try:
         return cls.model_validate(data)
     except ValidationError as e:
-        raise ParamsError(_message(_first(e.errors()), key, source)) from None
+        raise ParamsError(_message(_first(e.errors(), cls), key, source)) from None
 
 
 def deep_merge(base: dict, override: dict) -> dict:
@@ -339,7 +353,7 @@ def merged_train(shared: dict, override: Any, section: str, source: str) -> Trai
     try:
         return TrainConfig.model_validate(deep_merge(shared, override))
     except ValidationError as e:
-        err = _first(e.errors())
+        err = _first(e.errors(), TrainConfig)
         path = [str(p) for p in err["loc"]]
         prefix = f"{section}.train" if _has_path(override, path[:1]) and (
             _has_path(override, path) or err["type"] == "extra_forbidden") else "train"

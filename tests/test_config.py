@@ -211,3 +211,16 @@ def test_validate_finds_a_missing_data_directory_or_file_by_its_key(tmp_path, mo
         with pytest.raises(ParamsError, match=re.escape(message)):
             validate(write(tmp_path, bad), tmp_path / "params.ok")
     assert validate(write(tmp_path, data), tmp_path / "params.ok")
+
+
+@pytest.mark.parametrize("where, typo, suggestion", [
+    (("qa", "train"), "warmup_ratoi", "qa.train.warmup_ratoi (did you mean warmup_ratio?)"),
+    (("train", "lora"), "alhpa", "train.lora.alhpa (did you mean alpha?)"),
+    (("cola", "data"), "eval_sise", "cola.data.eval_sise (did you mean eval_size?)")])
+def test_an_added_unknown_key_gets_the_likely_one(tmp_path, where, typo, suggestion):
+    """`-S +key=value` adds a key, leaving nothing missing: the suggestion came only from a
+    missing key before, so an added typo got none."""
+    data = repo_params()
+    data[where[0]][where[1]][typo] = 0.2
+    with pytest.raises(ParamsError, match=re.escape(f"unknown key {suggestion}")):
+        validate_all(write(tmp_path, data))
