@@ -47,7 +47,7 @@ def dirty_file(tmp_path) -> Path:
 
 
 def test_error_policy_stops_at_the_first_bad_answer(tmp_path):
-    with pytest.raises(DataError, match=r"record one_bad: field 'answers\[1\].answer_start'.*data.bad_records"):
+    with pytest.raises(DataError, match=r"record one_bad \(data\[0\].paragraphs\[0\].qas\[1\]\): field 'answers\[1\].answer_start'.*data.bad_records"):
         load_squad(dirty_file(tmp_path), mode="error")
 
 
@@ -328,7 +328,7 @@ def test_a_title_that_is_not_a_string_names_the_record(tmp_path):
     path = tmp_path / "t.json"
     path.write_text(json.dumps(squad_json([{"title": {"x": 1}, "paragraphs": [
         {"context": CONTEXT, "qas": [q("q1", ans(NILE))]}]}])))
-    with pytest.raises(DataError, match=r"record q1: field 'title': expected a string, got dict"):
+    with pytest.raises(DataError, match=r"record q1 \(data\[0\].paragraphs\[0\].qas\[0\]\): field 'title': expected a string, got dict"):
         load_squad(path)
 
 

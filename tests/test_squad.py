@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -114,9 +115,10 @@ def test_empty_context(tmp_path):
         load_examples(str(p))
 
 
-def test_duplicate_ids(tmp_path):
+def test_duplicate_ids_name_both_records(tmp_path):
     p = write_json(tmp_path / "d.json", one_para(record("same"), record("same")))
-    with pytest.raises(DataError, match="duplicate id 'same'"):
+    with pytest.raises(DataError, match=re.escape("record same (data[0].paragraphs[0].qas[1]): field 'id': duplicate id "
+                                                  "'same' (first seen at record same (data[0].paragraphs[0].qas[0]))")):
         load_examples(str(p))
 
 

@@ -51,7 +51,8 @@ def _iter_squad_json(path: Path, data: Any) -> Iterable[tuple[str, dict]]:
                 rec = dict(qa)
                 rec["context"] = para.get("context")
                 rec["title"] = title
-                yield (str(qa["id"]) if isinstance(qa.get("id"), (str, int)) else f"{where}.qas[{q}]"), rec
+                at = f"{where}.qas[{q}]"  # where it is, as JSONL names its line: duplicates name both
+                yield (f"{qa['id']} ({at})" if isinstance(qa.get("id"), (str, int)) else at), rec
 
 
 def _answers_of(rec: dict, src: str, rid: str) -> tuple[list, list]:
