@@ -146,10 +146,26 @@ def set_dropout(model: torch.nn.Module, p: float | None) -> torch.nn.Module:
 
 
 def load_trained(model_dir: str | Path, auto_model: str) -> tuple[torch.nn.Module, Any]:
-    """A model saved by a train stage (any method: LoRA is merged before saving)."""
-    if not (Path(model_dir) / "config.json").is_file():
+    """A model saved by a train stage (any method: LoRA is merged before saving). One that
+    pools by the mean was saved without the [CLS] pooler its class builds (and the mean
+    replaces at once): transformers' report of those weights as "newly initialized" is left
+    out, and any other missing weight is an error."""
+    config = Path(model_dir) / "config.json"
+    if not config.is_file():
         raise ModelError(f"{model_dir}: no trained model here (run the train stage)")
-    return restore_pooling(auto_class(auto_model).from_pretrained(str(model_dir))), load_tokenizer(model_dir)
+    if json.loads(config.read_text(encoding="utf-8")).get(POOLING_KEY) != "mean":
+        return auto_class(auto_model).from_pretrained(str(model_dir)), load_tokenizer(model_dir)
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        model, info = auto_class(auto_model).from_pretrained(str(model_dir), output_loading_info=True)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    if missing := [k for k in info["missing_keys"] if ".pooler." not in f".{k}"]:
+        raise ModelError(f"{model_dir}: weights missing from the saved model: {', '.join(sorted(missing)[:3])}")
+    return restore_pooling(model), load_tokenizer(model_dir)
 
 
 # ---------------------------------------------------------------- sentence pooling

@@ -382,6 +382,33 @@ def test_mean_pooling_is_saved_with_the_model(tiny_model_dir, tokenizer, tmp_pat
         assert torch.allclose(loaded.eval()(**enc).logits, before, atol=1e-5)
 
 
+def test_loading_a_mean_pooled_model_reports_no_newly_initialized_pooler(tiny_model_dir, tokenizer, tmp_path):
+    """The saved model has no [CLS] pooler weights (the mean replaces the pooler): the
+    predict stage printed transformers' 'MISSING ... newly initialized' report for them. A
+    weight missing elsewhere is an error."""
+    from safetensors.torch import load_file, save_file
+
+    from ftpipe.errors import ModelError
+    from ftpipe.models import load_trained, save_model
+
+    import logging
+
+    save_model(_tiny_classifier(tiny_model_dir, "mean"), tokenizer, tmp_path / "m")
+    logged, handler = [], logging.Handler()
+    handler.emit = lambda record: logged.append(record.getMessage())
+    logging.getLogger("transformers").addHandler(handler)  # its own handler writes past pytest's capture
+    try:
+        load_trained(tmp_path / "m", GLUE.auto_model)
+    finally:
+        logging.getLogger("transformers").removeHandler(handler)
+    assert not [m for m in logged if "MISSING" in m or "newly initialized" in m], logged
+    weights = load_file(tmp_path / "m" / "model.safetensors")
+    save_file({k: v for k, v in weights.items() if "classifier" not in k}, tmp_path / "m" / "model.safetensors",
+              metadata={"format": "pt"})
+    with pytest.raises(ModelError, match="weights missing from the saved model: classifier.bias, classifier.weight"):
+        load_trained(tmp_path / "m", GLUE.auto_model)
+
+
 def test_a_starting_model_does_not_pass_its_pooling_on(tiny_model_dir, tokenizer, tmp_path):
     """Fine-tuning starts from a model saved with mean pooling: the task's params decide
     (cls keeps BERT's pooler; another task's head does not inherit the key)."""
