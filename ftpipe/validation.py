@@ -6,10 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from .config import load_params, read_yaml, validate_all
-from .errors import ParamsError
+from .errors import DataError, ParamsError
 from .hub import is_hub_dir
 from .io import write_text
 from .models import BUNDLED, check_max_length, resolve_model_path
+from .records import data_file
 
 ENCODER_DIR = "models/encoder"
 DATA_FILES = ("train", "eval", "test", "eval_mismatched", "test_mismatched")  # data keys naming files
@@ -27,9 +28,11 @@ def check_data_paths(params_path: str | Path, section: str, data: dict) -> None:
     if is_hub_dir(directory):
         return  # split names, not files
     for key in DATA_FILES:
-        name = data.get(key)
-        if isinstance(name, str) and not (Path(directory) / name).is_file():
-            raise ParamsError(f"{params_path}: {section}.data.{key}: {Path(directory) / name}: no such file")
+        if isinstance(name := data.get(key), str):
+            try:
+                data_file(directory, name)  # what prepare reads, with its hints (a hub split name)
+            except DataError as e:
+                raise ParamsError(f"{params_path}: {section}.data.{key}: {e}") from None
 
 
 def model_dir_now(model_dir: str, encoder_name: str) -> str | None:

@@ -203,9 +203,9 @@ def test_validate_finds_a_missing_data_directory_or_file_by_its_key(tmp_path, mo
     data = repo_params()
     assert data["mc"]["data"]["dir"] == "data/prepared/qa"  # another stage's output: not there yet, not checked
     for section, key, value, message in [
-        ("qa", "train", "squad_sampel.json", "qa.data.train: data/sample/qa/squad_sampel.json: no such file"),
+        ("qa", "train", "squad_sampel.json", "qa.data.train: data/sample/qa/squad_sampel.json: file not found"),
         ("cola", "dir", "data/sample/glue/Cola", "cola.data.dir: data/sample/glue/Cola: not a directory"),
-        ("chunking", "test", "tst.txt", "chunking.data.test: data/sample/conll2000/tst.txt: no such file")]:
+        ("chunking", "test", "tst.txt", "chunking.data.test: data/sample/conll2000/tst.txt: file not found")]:
         bad = copy.deepcopy(data)
         bad[section]["data"][key] = value
         with pytest.raises(ParamsError, match=re.escape(message)):

@@ -93,7 +93,7 @@ def test_a_bad_param_fails_before_dvc_removes_outputs(repro_project):
     before = {path: (project / path).read_bytes() for path in kept}
     for bad, message in [("qa.train.lr.full=-1", "qa.train.lr.full: invalid value -1"),
                          ("qa.data.train=squad_sampel.json", "qa.data.train: data/sample/qa/squad_sampel.json: "
-                                                             "no such file")]:
+                                                             "file not found")]:
         p = sh(f"dvc exp run -S {bad}", project, check=False)
         assert p.returncode != 0 and message in p.stdout + p.stderr
         assert ran(p.stdout) == {"validate"}
