@@ -14,19 +14,17 @@ from .records import data_file
 
 ENCODER_DIR = "models/encoder"
 DATA_FILES = ("train", "eval", "test", "eval_mismatched", "test_mismatched")  # data keys naming files
-STAGE_OUTPUTS = "data/prepared/"  # a data.dir there is another stage's output (the chained path)
 
 
 def check_data_paths(params_path: str | Path, section: str, data: dict) -> None:
-    """A local data directory and the files the section names in it exist: a typo in
-    ``-S qa.data.train=...`` fails here, before DVC removes the task's outputs."""
+    """The files a section names in its local data directory exist: a typo in ``-S
+    qa.data.train=...`` fails here, before DVC removes the task's outputs. A directory
+    that is not there is left to the prepare stage: it may be another stage's output (the
+    chained path's data/prepared/qa), or a path relative to the repository that a queued
+    experiment's copy does not resolve, in a section the experiment does not run."""
     directory = data.get("dir")
-    if not isinstance(directory, str) or Path(directory).as_posix().startswith(STAGE_OUTPUTS):
-        return
-    if not Path(directory).is_dir():
-        raise ParamsError(f"{params_path}: {section}.data.dir: {directory}: not a directory")
-    if is_hub_dir(directory):
-        return  # split names, not files
+    if not isinstance(directory, str) or not Path(directory).is_dir() or is_hub_dir(directory):
+        return  # a hub directory names splits, not files
     for key in DATA_FILES:
         if isinstance(name := data.get(key), str):
             try:
