@@ -49,7 +49,7 @@ def featurize_all(task: Any, splits: dict, tokenizer: Any, params: Any, meta: di
 
     t0 = time.perf_counter()
     features, stats = {}, {}
-    for split in task.splits:
+    for split in task.splits_of(meta):
         if split in splits:
             cols, stats[split] = task.featurize(splits[split], tokenizer, params.task.tokenize, split, meta)
             features[split] = datasets.Dataset.from_dict(cols)
@@ -87,7 +87,8 @@ def finetune(params: Any, splits: dict, meta: dict, log_dir: str | None = None) 
         t0 = time.perf_counter()
         predictions = predict_rows(task, model, ds, splits[split], tokenizer.pad_token_id, params, meta)
         seconds = time.perf_counter() - t0
-        final[split] = {**task.score(predictions, splits[split]), "predict_s": round(seconds, 2),
+        scores = task.score(predictions, splits[split]) if task.has_labels(splits[split]) else {"unlabelled": True}
+        final[split] = {**scores, "predict_s": round(seconds, 2),
                         "predict_examples_per_s": round(len(splits[split]) / seconds, 2)}
     return {
         **machine(), "precision": precision_name(params.train.precision),

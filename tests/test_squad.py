@@ -207,3 +207,20 @@ def test_a_squad_test_split_is_tokenized_and_predicted_answers_or_not(tmp_path, 
     assert set(answers) == {"t1", "t2"} and all(isinstance(a, str) for a in answers.values())
     with pytest.raises(DataError, match="test.json: record t1.*field 'answers': missing"):
         load_squad(tmp_path / "test.json")  # outside a test split an answer is still required
+
+
+def test_the_benchmarks_tokenize_the_splits_the_stages_do(tokenizer):
+    """benchmarks/common.featurize_all took every split of the task: with QA's test split
+    now in it, an ADL test split (questions with candidates, no paragraph) crashed there."""
+    from benchmarks.common import featurize_all
+    from conftest import run_params
+    from ftpipe.tasks.qa import TASK as QA
+
+    labelled = [{"id": "q1", "title": "Nile", "context": CONTEXT, "question": "Where does the Nile empty?",
+                 "answers": {"text": ["Alexandria"], "answer_start": [CONTEXT.index("Alexandria")]}}]
+    adl_test = [{"id": "t1", "title": "", "question": "Where?", "candidates": [CONTEXT], "label": None}]
+    splits = {"train": labelled, "eval": labelled, "test": adl_test}
+    features, _, _ = featurize_all(QA, splits, tokenizer, run_params("qa"), {"version_2": False,
+                                                                             "test_in_context": False})
+    assert set(features) == {"train", "eval"}
+    assert QA.has_labels(labelled) and not QA.has_labels([{"title": "", "context": CONTEXT, "question": "Q?", "id": "u"}])

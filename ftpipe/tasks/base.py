@@ -59,6 +59,10 @@ class Task:
         """The prepared splits this task tokenizes and predicts, given its prepared meta."""
         return self.splits
 
+    def has_labels(self, records: list[dict]) -> bool:
+        """Whether every record of a split has its gold label (a test split may have none)."""
+        return all(r.get("label") is not None for r in records)
+
     def main_metric(self, meta: dict, section: Any = None) -> str:
         """The metric that picks the best epoch (a task may choose by its data, as GLUE does)."""
         return self.metric

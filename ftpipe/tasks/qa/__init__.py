@@ -110,6 +110,9 @@ class QATask(Task):
                   "splits": {s: split_counts(r) for s, r in splits.items()}, "eval_overlapping_train": overlap}
         return splits, report, meta
 
+    def has_labels(self, records: list[dict]) -> bool:
+        return all("answers" in r for r in records)
+
     def splits_of(self, meta: dict) -> tuple[str, ...]:
         """A test split's questions are answered here when they come with their paragraph
         (SQuAD); ADL's test questions come with candidates only: the chain answers them."""

@@ -135,6 +135,9 @@ class TaggingTask(Task):
     metric = "f1"
     token_outputs = ("logits",)
 
+    def has_labels(self, records: list[dict]) -> bool:
+        return all(r.get("tags") is not None for r in records)
+
     def prepare(self, d: TaggingDataConfig) -> tuple[dict[str, list[dict]], dict, dict]:
         train, rep = load_tagged(d.dir, d.train, d, True, d.max_examples)
         files = {"train": rep}
