@@ -4,8 +4,8 @@
 picked from the model output (``Task.outputs``); per-token outputs are trimmed to the row's
 real length, so padding never reaches post-processing. In a process group (the training
 loop's evaluation under ``accelerate launch``, where every process calls it), each process
-forwards every n-th batch and they all gather every row: the same rows as one process
-computes, in 1/n of the time.
+forwards every n-th batch, in the first process's precision, and they all gather every
+row: the same rows as one process computes, in 1/n of the time.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .batching import PadCollator, input_keys
-from .precision import autocast_for
+from .precision import autocast_for, precision_name
 
 
 @torch.inference_mode()
@@ -31,6 +31,10 @@ def forward_rows(model: torch.nn.Module, features: Any, pad_token_id: int, batch
     cols = features.select_columns(keys)
     rows: list[dict[str, np.ndarray] | None] = [None] * len(order)
     rank, world = process_group()
+    if world > 1:  # one precision for every process's share (auto is a measurement on a CPU)
+        choice = [precision_name(precision)]
+        torch.distributed.broadcast_object_list(choice, src=0)
+        precision = choice[0]
     was_training = model.training
     model.eval()
     for b in range(rank * batch_size, len(order), world * batch_size):

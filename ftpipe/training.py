@@ -75,7 +75,7 @@ def make_accelerator(cfg: TrainConfig) -> Any:
     # Starts the process group under accelerate launch / torchrun, as the Accelerator would
     # (it reads ACCELERATE_USE_CPU itself; the PartialState it then shares does not).
     state = PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
-    choice = [resolve_precision(cfg.precision) if state.is_main_process else None]
+    choice = [resolve_precision(cfg.precision)]  # every process (a GPU's TF32 switch), the main one's kept
     if state.num_processes > 1:
         broadcast_object_list(choice)
     return Accelerator(mixed_precision=choice[0], gradient_accumulation_steps=cfg.grad_accum)

@@ -93,8 +93,8 @@ def _features(tokenizer, copies: int = 1):
     return datasets.Dataset.from_dict(tokenize_eval(cols, tokenizer, 64, 16))
 
 
-def window_logits(model, feats, pad_token_id):
-    rows = forward_rows(model, feats, pad_token_id, 8, "fp32", QA.outputs, QA.token_outputs)
+def window_logits(model, feats, pad_token_id, precision="fp32"):
+    rows = forward_rows(model, feats, pad_token_id, 8, precision, QA.outputs, QA.token_outputs)
     return [r["start_logits"] for r in rows], [r["end_logits"] for r in rows]
 
 

@@ -188,19 +188,22 @@ def _two_process_worker(rank: int, world: int, port: int, model_dir: str, out: s
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port), ACCELERATE_USE_CPU="true")
     torch.set_num_threads(1)
+    import ftpipe.precision as precision
     import ftpipe.training as training
     from conftest import train_config
     from test_models import _features, window_logits
     from test_training import tiny_qa_model
     from transformers import AutoTokenizer
 
-    training.resolve_precision = lambda p: "bf16" if rank == 0 else "no"  # two processes that would disagree
+    # two processes whose measurements of `auto` would disagree: training and evaluation
+    training.resolve_precision = lambda p: "bf16" if rank == 0 else "no"
+    precision.calibrated_cpu_choice = lambda: "bf16" if rank == 0 else "fp32"
     accelerator = training.make_accelerator(train_config(precision="auto"))
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model, batches = tiny_qa_model(model_dir), []
     model.register_forward_hook(lambda m, args, kwargs, output: batches.append(len(kwargs["input_ids"])),
                                 with_kwargs=True)
-    logits = window_logits(model, _features(tokenizer, copies=12), tokenizer.pad_token_id)
+    logits = window_logits(model, _features(tokenizer, copies=12), tokenizer.pad_token_id, "auto")
     Path(out, f"{rank}.pkl").write_bytes(pickle.dumps({"precision": accelerator.mixed_precision, "batches": batches,
                                                        "logits": logits}))
 
@@ -228,7 +231,7 @@ def test_processes_agree_on_precision_and_share_the_evaluation(tiny_model_dir, t
     assert len(feats) > 8 and sorted(got[0]["batches"] + got[1]["batches"]) == sorted(
         min(8, len(feats) - b) for b in range(0, len(feats), 8))  # batch size 8: each batch once
     assert got[0]["batches"] and got[1]["batches"]
-    alone = window_logits(tiny_qa_model(tiny_model_dir), feats, tokenizer.pad_token_id)
+    alone = window_logits(tiny_qa_model(tiny_model_dir), feats, tokenizer.pad_token_id, "bf16")  # the main's
     for g in got:
         for mine, one in zip(g["logits"], alone):
             assert len(mine) == len(one) and all(np.array_equal(a, b) for a, b in zip(mine, one))
