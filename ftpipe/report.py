@@ -202,26 +202,29 @@ def own_rows(table: list[dict], only: Iterable[str] = ()) -> tuple[list[dict], l
     of a run is kept: the experiment that made it, as :func:`experiments` lists the oldest
     first), and notes on the rows left out; of the experiments named in ``only`` where
     given (judged against all). Pops ``stale`` and ``run`` off every row."""
-    kept, stale, repeats, seen = [], [], [], set()
+    kept, stale, repeats, made_by = [], [], [], {}
     for r in table:
         is_stale, run = r.pop("stale", False), r.pop("run", None)
         key = (r["task"], r["metric"], run)
         if is_stale:
             stale.append(r)
-        elif run is not None and key in seen:
-            repeats.append(r)
+        elif run is not None and key in made_by:
+            repeats.append({**r, "of": made_by[key]})
         else:
             kept.append(r)
-            seen.add(key)
+            made_by[key] = r["experiment"]
     if only := set(only):
         kept, stale, repeats = ([r for r in rs if r["experiment"] in only] for rs in (kept, stale, repeats))
     notes = []
-    for what, left in (("repeat a run shown above (the experiment did not rerun the task)", repeats),
-                       ("are not the experiment's own: its params for the task, or an output upstream, "
-                        "changed and the task's stages did not rerun, so their figures are another run's", stale)):
-        if left:
-            names = ", ".join(dict.fromkeys(f"{r['experiment']} {r['task']}" for r in left))
-            notes.append(f"Left out, rows that {what}: {names}.")
+    if repeats:
+        names = ", ".join(dict.fromkeys(f"{r['experiment']} {r['task']} ({r['of']}'s)" for r in repeats))
+        notes.append(f"Left out, rows that repeat an earlier experiment's run (the experiment did not rerun the "
+                     f"task): {names}.")
+    if stale:
+        names = ", ".join(dict.fromkeys(f"{r['experiment']} {r['task']}" for r in stale))
+        notes.append(f"Left out, rows that are not the experiment's own: its params for the task, or an output "
+                     f"upstream, changed and the task's stages did not rerun, so their figures are another run's: "
+                     f"{names}.")
     return kept, notes
 
 

@@ -109,11 +109,12 @@ def test_a_run_is_shown_once_and_scored_by_the_experiments_own_stages(tmp_path):
     locks = {e["rev"]: _lock(e, e["params"]["train"], "mc-same") for e in (base, lora)}
     text = _report([base, lora], locks, tmp_path)
     assert f"| {base['name']} | mc |" in text and f"| {lora['name']} | mc |" not in text
-    assert f"repeat a run shown above (the experiment did not rerun the task): {lora['name']} mc." in text
+    assert (f"repeat an earlier experiment's run (the experiment did not rerun the task): {lora['name']} mc "
+            f"({base['name']}'s).") in text
     # the carried run stays left out when the report names only the experiment that carried it
     text = _report([base, lora], locks, tmp_path, only=[lora["name"]])
     assert f"| {lora['name']} | qa |" in text and f"| {lora['name']} | mc |" not in text
-    assert f"| {base['name']} |" not in text and f"{lora['name']} mc." in text
+    assert f"| {base['name']} |" not in text and f"{lora['name']} mc ({base['name']}'s)." in text
     # two experiments with one run (the later one carried it from the earlier, in the
     # workspace): credited to the one that made it, the older
     older, newer = exps[1], exps[2]
