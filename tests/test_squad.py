@@ -190,21 +190,22 @@ def test_a_squad_test_split_is_tokenized_and_predicted_answers_or_not(tmp_path, 
 
     qas = [record(f"q{i}", f"Where does river {i} end?") for i in range(6)]
     write_json(tmp_path / "train.json", one_para(*qas))
-    test = [{"id": "t1", "question": "Where does it flow?"}, record("t2", "How long is it?", "about 6,650 kilometres")]
+    test = [{"id": "t1", "question": "Where does it flow?"}, record("t2", "How long is it?", "about 6,650 kilometres"),
+            {"id": "t3", "question": "Which sea?", "answers": []}]  # v1 test files may leave the list empty
     write_json(tmp_path / "test.json", one_para(*test))
     params = run_params("qa")
     data = params.task.data.model_copy(update={"dir": str(tmp_path), "train": "train.json", "test": "test.json",
                                                "eval_size": 0.5})
     params.task = params.task.model_copy(update={"data": data, "model": model_config(tiny_model_dir)})
     report = prepare(params, tmp_path / "prepared", tmp_path / "data.json")
-    assert report["splits"]["test"] == {"questions": 2, "answers": 1, "answerable": 1, "unanswerable": 0,
-                                        "unlabelled": 1}
+    assert report["splits"]["test"] == {"questions": 3, "answers": 1, "answerable": 1, "unanswerable": 0,
+                                        "unlabelled": 2}
     info = tokenize(params, tmp_path / "prepared", tmp_path / "features", tmp_path / "features.json")
-    assert info["test"]["examples"] == 2
+    assert info["test"]["examples"] == 3
     save_model(tiny_qa_model(tiny_model_dir), tokenizer, tmp_path / "model" / "final")
     predict(params, tmp_path / "model", tmp_path / "features", tmp_path / "prepared", tmp_path / "predictions")
     answers = json.loads((tmp_path / "predictions/test/predictions.json").read_text())
-    assert set(answers) == {"t1", "t2"} and all(isinstance(a, str) for a in answers.values())
+    assert set(answers) == {"t1", "t2", "t3"} and all(isinstance(a, str) for a in answers.values())
     with pytest.raises(DataError, match="test.json: record t1.*field 'answers': missing"):
         load_squad(tmp_path / "test.json")  # outside a test split an answer is still required
 

@@ -124,7 +124,8 @@ def check_answer(i: int, text: Any, start: Any, context: str, rid: str, policy: 
 def validate_record(rid: str, rec: dict, src: str, version_2: bool, policy: Policy,
                     report: LoadReport, test: bool = False) -> dict | None:
     """A canonical record, or None when the question is dropped (counted in ``report``). In
-    a test split (``test``) a question without ``answers`` is unlabelled (no ``answers`` key)."""
+    a test split (``test``) a question without ``answers`` (or, in v1 data, with an empty
+    list) is unlabelled: no ``answers`` key."""
     context = text_field(rec, "context", src, rid)
     qid = record_id(rec, src, rid)
     questions, answers = report.records, report.part("answers")
@@ -133,7 +134,8 @@ def validate_record(rid: str, rec: dict, src: str, version_2: bool, policy: Poli
     if (question := question_field(rec, src, rid, policy, questions)) is None:
         return None
     title = "" if rec.get("title") is None else text_field(rec, "title", src, rid)
-    if test and rec.get("answers") is None and "is_impossible" not in rec:
+    given = rec.get("answers")
+    if test and "is_impossible" not in rec and (given is None or (given == [] and not version_2)):
         return {"id": qid, "title": title, "context": context, "question": question}
     texts, starts = _answers_of(rec, src, rid)
     _check_unanswerable(rec, texts, version_2, src, rid)
