@@ -9,10 +9,15 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: setup repro test report exp-show ci-report study-batch study-peft study-init study-electra-recipe clean-venv
 
+# pip compiles every module it installs one file at a time; compileall compiles the same
+# files on every core (74 s -> 23 s + 28 s on the 2-core BF16 box). Like pip, it leaves the
+# few files this Python cannot compile (one of torch's test files, Python 3.12 syntax) as
+# they are, hence `|| true`.
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-compile -r requirements.txt
+	$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null || true
 	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
