@@ -17,7 +17,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import RunParams
-from ..io import read_json
 from ..tasks import get_task
 from ..tasks.base import Task
 
@@ -26,7 +25,7 @@ def task_of(params: RunParams) -> Task:
     return get_task(params.task.task, f"{params.section}.task")
 
 
-def present_splits(task: Task, prepared: str | Path) -> list[str]:
-    """The prepared splits the task tokenizes and predicts (:meth:`Task.splits_of`)."""
-    meta = read_json(Path(prepared) / "meta.json")
+def present_splits(task: Task, prepared: str | Path, meta: dict) -> list[str]:
+    """The prepared splits the task tokenizes and predicts (:meth:`Task.splits_of`, given
+    the prepared ``meta.json``)."""
     return [s for s in task.splits_of(meta) if (Path(prepared) / f"{s}.jsonl").is_file()]

@@ -28,7 +28,7 @@ def predict(params: RunParams, model_dir: str | Path, features: str | Path, prep
     model, tokenizer = load_trained(Path(model_dir) / params.predict.checkpoint, task.auto_model)
     meta = read_json(Path(prepared) / "meta.json")
     with atomic_dir(out) as tmp:
-        for split in present_splits(task, prepared):
+        for split in present_splits(task, prepared, meta):
             if split == "train":
                 continue
             records = read_jsonl(Path(prepared) / f"{split}.jsonl")

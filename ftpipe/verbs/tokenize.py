@@ -20,7 +20,7 @@ def tokenize(params: RunParams, prepared: str | Path, out: str | Path, report_pa
     meta = read_json(Path(prepared) / "meta.json")
     info = {}
     with atomic_dir(out) as tmp:
-        for split in present_splits(task, prepared):
+        for split in present_splits(task, prepared, meta):
             path = Path(prepared) / f"{split}.jsonl"
             records = read_jsonl(path)
             try:

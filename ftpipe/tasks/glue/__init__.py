@@ -85,7 +85,7 @@ def hub_rows(split: Any, layout: Layout, labelled: bool, policy: Policy, tally) 
             policy.bad(f"row {i}", label, "no label (-1, as in the hub's test splits)", "bad_label", tally)
             continue
         out.append((f"row {i}", {layout.text_a: r[a], **({layout.text_b: r[b]} if b else {}),
-                                 layout.label: value, layout.id_column or "idx": r.get("idx", i)}))
+                                 layout.label: value, layout.id_column: r.get("idx", i)}))
     return out
 
 
@@ -200,12 +200,11 @@ class GlueTask(Task):
     def write_predictions(self, out_dir: Path, predictions: dict, records: list[dict], split: str,
                           meta: dict) -> None:
         layout = LAYOUTS[meta["glue_task"]]
-        write_json(out_dir / "predictions.json", {"task": predictions["task"], "predictions": dict(
-            zip(predictions["ids"], predictions["predictions"]))})
         by_id = dict(zip(predictions["ids"], predictions["predictions"]))
+        write_json(out_dir / "predictions.json", {"task": predictions["task"], "predictions": by_id})
+        unnamed = "-m" if layout.name == "MNLI" else ""  # MNLI-m.tsv, a mismatched set given or not
         for subset in dict.fromkeys(r.get("subset") for r in records):
-            mnli = layout.name == "MNLI"  # MNLI-m.tsv / MNLI-mm.tsv, a mismatched set given or not
-            name = layout.name + {None: "-m" if mnli else "", "matched": "-m", "mismatched": "-mm"}[subset]
+            name = layout.name + {None: unnamed, "matched": "-m", "mismatched": "-mm"}[subset]
             rows = [r for r in records if r.get("subset") == subset]
             write_text(out_dir / f"{name}.tsv", submission_tsv(layout, [by_id[r["id"]] for r in rows],
                                                                [r.get("index") for r in rows]))

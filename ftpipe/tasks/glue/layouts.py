@@ -30,7 +30,7 @@ class Layout:
     label: str  # column of the label
     labels: tuple[str, ...] | None  # class names in the order of the model's outputs; None: regression
     metric: str  # the metric that picks the best epoch
-    id_column: str | None = "index"  # the GLUE index (every test file; some train and dev files lack it)
+    id_column: str = "index"  # the GLUE index (every test file; some train and dev files lack it)
     header: bool = True  # False: CoLA's train/dev (4 columns: source, label, mark, sentence)
     symmetric: bool = False  # the pair's order carries no meaning (ELECTRA's double_unordered)
     hub: tuple[str, str | None, str] = ("sentence", None, "label")  # nyu-mll/glue fields
@@ -88,7 +88,7 @@ def to_record(layout: Layout, row: dict, rid: str, src: str, labelled: bool, pol
             label = parse_label(layout, row.get(layout.label, ""))
         except ValueError as e:
             return policy.bad(rid, layout.label, str(e), "bad_label", tally)
-    index = row.get(layout.id_column) if layout.id_column else None
+    index = row.get(layout.id_column)
     index = None if index in (None, "") else str(index)
     return {"id": index or rid, "index": index, "text_a": text_a, "text_b": text_b, "label": label}
 
