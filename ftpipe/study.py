@@ -117,28 +117,35 @@ def commands(study: Study, data: str, seeds: list[int], points: list[str], queue
     return out
 
 
-def wait_for_queue(poll_s: float = 10.0) -> None:
+def wait_for_queue(names: list[str], poll_s: float = 10.0) -> None:
+    """Until none of this run's experiments is queued or running; an error naming those of
+    them that failed. Other tasks in DVC's queue status (an earlier study's failures stay
+    listed until `dvc queue remove --failed`) are not this run's."""
     while True:
-        status = dvc("queue", "status").stdout
-        if not any(word in status for word in ("Queued", "Running")):
-            if "Failed" in status:
-                raise SystemExit(f"error: some experiments failed:\n{status}")
+        lines = [line for line in dvc("queue", "status").stdout.splitlines() if set(line.split()) & set(names)]
+        if not any(word in line for line in lines for word in ("Queued", "Running")):
+            failed = [line for line in lines if "Failed" in line]
+            if failed:
+                raise SystemExit("error: some experiments failed (the report of the others: --report-only):\n"
+                                 + "\n".join(failed))
             return
         time.sleep(poll_s)
 
 
 def run(study: Study, data: str, seeds: list[int], points: list[str], queue: bool, jobs: int,
         sets: tuple[str, ...] = ()) -> None:
-    old = dvc("exp", "ls", "--name-only", check=False).stdout.split()
-    mine = [n for n in old if n.startswith(f"{study.name}-")]
-    if mine:
-        dvc("exp", "remove", *mine)
+    """Runs the grid; an earlier experiment of the same name is removed first (the other
+    points' and seeds' are kept)."""
+    names = [experiment_name(study.name, point, seed) for point in points for seed in seeds]
+    old = set(dvc("exp", "ls", "--name-only", check=False).stdout.split())
+    if again := [n for n in names if n in old]:
+        dvc("exp", "remove", *again)
     for cmd in commands(study, data, seeds, points, queue, sets):
         print("[study] dvc " + " ".join(cmd), flush=True)
         dvc(*cmd)
     if queue:
         dvc("queue", "start", "-j", str(jobs))
-        wait_for_queue()
+        wait_for_queue(names)
 
 
 def main(argv: list[str] | None = None) -> None:

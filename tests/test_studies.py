@@ -30,6 +30,34 @@ def test_stats_and_pooling_of_rows_that_differ_only_in_the_seed():
     assert "| qa | b8 | f1 | 3 | 71.00 | 71.00 ± 1.00 | 70.00 – 72.00 | 75.0 (paper) |" in text
 
 
+def test_a_run_replaces_only_its_own_experiments_and_waits_only_for_them(monkeypatch):
+    """Other points' and seeds' experiments are kept; a failed task an earlier run left in
+    DVC's queue status does not fail this one, a failure of this run's does."""
+    from types import SimpleNamespace
+
+    from ftpipe import study
+
+    calls, status = [], {"text": ""}
+
+    def fake_dvc(*args, check=True):
+        calls.append(args)
+        if args[:2] == ("exp", "ls"):
+            return SimpleNamespace(stdout="peft-full-s1\npeft-full-s2\npeft-lora-r8-s1\nbatch-batch8-s1\n")
+        return SimpleNamespace(stdout=status["text"] if args[:2] == ("queue", "status") else "")
+
+    monkeypatch.setattr(study, "dvc", fake_dvc)
+    status["text"] = ("Task     Name              Created    Status\n"
+                      "1a2b3c4  peft-full-s9      Dec 07     Failed\n"
+                      "4d5e6f7  peft-lora-r8-s1   03:50 AM   Success\n")
+    study.run(STUDIES["peft"], "sample", [1], ["lora-r8"], queue=True, jobs=1)
+    assert ("exp", "remove", "peft-lora-r8-s1") in calls
+    assert not any(c[:2] == ("exp", "remove") and len(c) > 3 for c in calls)
+    status["text"] += "7a8b9c0  peft-lora-r8-s1   03:55 AM   Failed\n"
+    with pytest.raises(SystemExit, match="peft-lora-r8-s1") as e:
+        study.run(STUDIES["peft"], "sample", [1], ["lora-r8"], queue=True, jobs=1)
+    assert "peft-full-s9" not in str(e.value)
+
+
 def test_each_study_is_a_grid_of_named_seeded_experiments():
     cmds = commands(STUDIES["peft"], "sample", [1, 2], ["full", "lora-r8"], queue=True)
     assert len(cmds) == 4 and all(c[:3] == ["exp", "run", "--queue"] for c in cmds)
