@@ -21,6 +21,7 @@ import csv
 import functools
 import io
 import json
+import re
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -275,25 +276,35 @@ def pooled_markdown(groups: list[dict], published: dict | None = None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def error_bars(groups: list[dict], task: str, path: Path, published: dict | None = None) -> None:
-    """Median per setting with min-max whiskers (and the published figure, if any)."""
+def error_bars(groups: list[dict], task: str, metric: str, path: Path, published: dict | None = None) -> None:
+    """Median per setting with min-max whiskers (and the published figure, if any), for one
+    task's one metric."""
     from .plots import plt, save_figure
 
-    gs = [g for g in groups if g["task"] == task]
+    gs = [g for g in groups if g["task"] == task and g["metric"] == metric]
     fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(gs) + 2), 4.0))
     x = list(range(len(gs)))
     med = [g["median"] for g in gs]
     ax.errorbar(x, med, yerr=[[m - g["min"] for m, g in zip(med, gs)], [g["max"] - m for m, g in zip(med, gs)]],
                 fmt="o", capsize=4, label="ours: median, min-max")
-    pub = [(i, (published or {}).get((g["setting"], task, g["metric"]))) for i, g in enumerate(gs)]
+    pub = [(i, (published or {}).get((g["setting"], task, metric))) for i, g in enumerate(gs)]
     if any(p for _, p in pub):
         ax.scatter([i for i, p in pub if p], [p[0] for _, p in pub if p], marker="x", color="C3", label="published")
     ax.set_xticks(x, [g["setting"] for g in gs], rotation=20, ha="right")
-    ax.set_ylabel(gs[0]["metric"])
-    ax.set_title(f"{task}: {gs[0]['metric']} over seeds (n = {gs[0]['n']})")
+    ax.set_ylabel(metric)
+    ns = sorted({g["n"] for g in gs})
+    ax.set_title(f"{task}: {metric} over seeds (n = {ns[0] if len(ns) == 1 else f'{ns[0]}-{ns[-1]}'})")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     save_figure(fig, path)
+
+
+def plot_names(groups: list[dict], study: str) -> dict[tuple[str, str], str]:
+    """(task, metric) -> file name: <study>_<task>.png, <study>_<task>_<metric>.png where a
+    task reports several metrics (one axis each)."""
+    pairs = sorted({(g["task"], g["metric"]) for g in groups})
+    several = {t for t, _ in pairs if sum(t == u for u, _ in pairs) > 1}
+    return {(t, m): f"{study}_{t}_{m}.png" if t in several else f"{study}_{t}.png" for t, m in pairs}
 
 
 def study_rows(exp: dict, study, lock: dict | None = None) -> list[dict]:
@@ -317,15 +328,16 @@ def study_report(study, out_dir: str | Path, show: list | None = None,
         show = exp_show()
     read = read or git_reader()
     prefix = f"{study.name}-"
-    exps = [e for e in experiments(show) if str(e["name"]).startswith(prefix)]
+    named = re.compile(rf"{re.escape(prefix)}({'|'.join(map(re.escape, study.points))})-s(\d+)")
+    exps = [e for e in experiments(show) if named.fullmatch(str(e["name"]))]  # not a branch named batch-...
     if not exps:
-        raise SystemExit(f"error: no experiments named {prefix}* (run the study first)")
+        raise SystemExit(f"error: no experiments named {prefix}<setting>-s<seed> (run the study first)")
     sections = {t.split("@")[1] for t in study.targets if "@" in t}
     if "chain" in study.targets:  # the chain composes the qa and mc tasks
         sections |= {"chain", "qa", "mc"}
     table = []
     for e in exps:
-        point, seed = str(e["name"])[len(prefix):].rsplit("-s", 1)
+        point, seed = named.fullmatch(str(e["name"])).groups()
         table += [{**r, "point": point, "seed": int(seed)} for r in study_rows(e, study, lock_of(read, e["rev"]))
                   if r["task"] in sections]
     table, notes = own_rows(table)
@@ -334,13 +346,13 @@ def study_report(study, out_dir: str | Path, show: list | None = None,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = [out_dir / f"{study.name}.md"]
-    write_text(written[0], f"# Study: {study.about}\n\nSeeds pooled ({', '.join(sorted({str(r['seed']) for r in table}))}):"
+    write_text(written[0], f"# Study: {study.about}\n\nSeeds pooled ({', '.join(map(str, sorted({r['seed'] for r in table})))}):"
                            f" median, mean ± std, min – max over the seeds of each setting.\n\n"
                            + pooled_markdown(groups, published) + "\n## Every run\n\n" + markdown(table)
                            + "".join(f"\n{n}\n" for n in notes))
-    for task in sorted({g["task"] for g in groups}):
-        written.append(out_dir / f"{study.name}_{task}.png")
-        error_bars(groups, task, written[-1], published)
+    for (task, metric), name in plot_names(groups, study.name).items():
+        written.append(out_dir / name)
+        error_bars(groups, task, metric, written[-1], published)
     return written
 
 

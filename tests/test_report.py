@@ -188,3 +188,24 @@ def test_an_unknown_experiment_name_is_an_error_naming_it(monkeypatch, tmp_path)
     name = experiments(SHOW)[0]["name"]
     with pytest.raises(SystemExit, match="error: no experiment named nonexist-exp "):
         report.main([name, "nonexist-exp", "--out", str(tmp_path)])
+
+
+def test_a_study_report_gives_each_metric_its_own_plot_and_skips_names_not_of_the_study(tmp_path, monkeypatch):
+    """The batch study reports qa's exact_match and F1: one axis each (they were drawn on
+    one, labelled the first). A baseline on a branch named batch-sweep is not a run of the
+    study (it crashed the report); seeds are listed as numbers (1, 2, 10 sorted as text
+    read 1, 10, 2)."""
+    from ftpipe import report
+    from ftpipe.study import STUDIES
+
+    exps = experiments(SHOW)
+    for e, name in zip(exps, ["batch-sweep", "batch-batch8-s10", "batch-batch8-s2"]):
+        e["name"] = name
+    monkeypatch.setattr(report, "experiments", lambda show: exps)
+    written = report.study_report(STUDIES["batch"], tmp_path, show=[], read=lambda rev, path: None)
+    assert sorted(p.name for p in written) == ["batch.md", "batch_qa_exact_match.png", "batch_qa_f1.png"]
+    assert all(p.is_file() for p in written)
+    text = (tmp_path / "batch.md").read_text()
+    assert "Seeds pooled (2, 10)" in text and "batch-sweep" not in text
+    assert "| qa | batch8 | exact_match | 2 |" in text and "| qa | batch8 | f1 | 2 |" in text
+    assert report.plot_names([{"task": "cola", "metric": "mcc"}], "peft") == {("cola", "mcc"): "peft_cola.png"}

@@ -104,7 +104,9 @@ def test_each_study_runs_scaled_down_through_dvc(name, tmp_path_factory, tiny_mo
     assert tasks == expected, report
     reported = sum(len(STUDIES[name].metrics.get(t, ("main",))) for t in expected)
     assert len(pooled) == reported  # per task and metric: the setting, over two seeds
-    assert all((project / "reports" / f"{name}_{t}.png").is_file() for t in expected)
+    metrics = {t: STUDIES[name].metrics.get(t, ("main",)) for t in expected}  # one plot per task and metric
+    assert all((project / "reports" / (f"{name}_{t}.png" if len(ms) == 1 else f"{name}_{t}_{m}.png")).is_file()
+               for t, ms in metrics.items() for m in ms)
     assert f"reports/{name}.md" in out
     if name == "batch":
         assert "62.55 (ELECTRA-Small, 20 epochs)" in report
