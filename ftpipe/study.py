@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .io import write_text
 from .shell import run_command
 
 # ../shared/data beside the repository, made absolute so queued experiments (run in a copy
@@ -140,9 +141,16 @@ def run(study: Study, data: str, seeds: list[int], points: list[str], queue: boo
     old = set(dvc("exp", "ls", "--name-only", check=False).stdout.split())
     if again := [n for n in names if n in old]:
         dvc("exp", "remove", *again)
+    # `dvc exp run` in the workspace leaves its -S values in params.yaml, and the next one
+    # starts from there: each run starts from the params.yaml this command found instead
+    base = Path("params.yaml").read_text() if not queue and Path("params.yaml").is_file() else None
     for cmd in commands(study, data, seeds, points, queue, sets):
         print("[study] dvc " + " ".join(cmd), flush=True)
+        if base is not None:
+            write_text("params.yaml", base)
         dvc(*cmd)
+    if base is not None:
+        write_text("params.yaml", base)
     if queue:
         dvc("queue", "start", "-j", str(jobs))
         wait_for_queue(names)

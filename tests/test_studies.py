@@ -58,6 +58,29 @@ def test_a_run_replaces_only_its_own_experiments_and_waits_only_for_them(monkeyp
     assert "peft-full-s9" not in str(e.value)
 
 
+def test_experiments_run_in_the_workspace_each_start_from_the_params_the_study_found(monkeypatch, tmp_path):
+    """`dvc exp run` in the workspace leaves its -S values in params.yaml: a second
+    experiment (or study) run after it inherited them (a peft LoRA point's method and rank
+    became the electra-recipe study's "plain" setting)."""
+    from types import SimpleNamespace
+
+    from ftpipe import study
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("seed: 42\n")
+    seen = []
+
+    def fake_dvc(*args, check=True):
+        if args[:2] == ("exp", "run"):
+            seen.append((tmp_path / "params.yaml").read_text())
+            (tmp_path / "params.yaml").write_text(f"seed: 42\nleft: {len(seen)}\n")  # what DVC leaves
+        return SimpleNamespace(stdout="")
+
+    monkeypatch.setattr(study, "dvc", fake_dvc)
+    study.run(STUDIES["peft"], "sample", [1, 2], ["lora-r2"], queue=False, jobs=1)
+    assert seen == ["seed: 42\n"] * 2 and (tmp_path / "params.yaml").read_text() == "seed: 42\n"
+
+
 def test_each_study_is_a_grid_of_named_seeded_experiments():
     cmds = commands(STUDIES["peft"], "sample", [1, 2], ["full", "lora-r8"], queue=True)
     assert len(cmds) == 4 and all(c[:3] == ["exp", "run", "--queue"] for c in cmds)
