@@ -6,8 +6,8 @@ one report with error bars and the published numbers beside ours.
     python -m ftpipe.study batch --data hub          # the study's own data and model (network)
     python -m ftpipe.study init --seeds 1,2 --points pretrained,random --no-queue
 
-Experiments are named ``<study>-<point>-s<seed>`` (earlier ones of the same study are
-removed first), so the report (:func:`ftpipe.report.study_report`) finds exactly them. Only
+Experiments are named ``<study>-<point>-s<seed>`` (an earlier one of the same name is
+removed first; the study's other points and seeds are kept), so the report (:func:`ftpipe.report.study_report`) finds exactly them. Only
 the study's stages run (the ``targets``); the other tasks' params and metrics are the
 baseline's. Seeds vary ``seed`` (initialisation, batch order, dropout); the data splits
 (``<section>.data.split_seed``) stay fixed, so the spread is the fine-tuning's own.
